@@ -1,0 +1,38 @@
+/**
+ * The alert decision and the alert record, in the seed job's JSON format.
+ * A cell alerts the first time its count exceeds the threshold, and never again.
+ */
+import type { WindowCell } from "./Window.ts"
+import { formatInstant } from "./Timestamp.ts"
+
+export const ALERT_MESSAGE = "ALERTE : Nombre d'erreurs élevé"
+
+export interface Alert {
+  readonly window_start: string
+  readonly window_end: string
+  readonly status: number
+  readonly error_count: number
+  readonly unique_ips: number
+  readonly alert: string
+  readonly alert_timestamp: string
+}
+
+/** True exactly once per cell: on the error that takes the count past the threshold. */
+export const crossesThreshold = (cell: WindowCell, threshold: number): boolean => {
+  if (cell.alerted || cell.count <= threshold) return false
+  cell.alerted = true
+  return true
+}
+
+export const makeAlert = (cell: WindowCell, nowMs: number): Alert => ({
+  window_start: formatInstant(cell.startMs),
+  window_end: formatInstant(cell.endMs),
+  status: cell.status,
+  error_count: cell.count,
+  unique_ips: cell.ips.estimate(),
+  alert: ALERT_MESSAGE,
+  alert_timestamp: formatInstant(nowMs)
+})
+
+/** Kafka key of an alert: one key per (window, status), so compaction and dedupe agree. */
+export const alertKey = (alert: Alert): string => `${alert.window_start}|${alert.status}`

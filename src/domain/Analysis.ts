@@ -1,0 +1,233 @@
+/**
+ * The analyzer's whole decision logic, as plain synchronous code: validate
+ * lines, keep errors, drive the watermark, fill (window, status) cells, close
+ * windows and decide alerts. It has no I/O and no clock: the caller passes the
+ * wall-clock time in, and collects what to write from `AnalysisOutput`.
+ *
+ * The rules are those of ARCHITECTURE.md. The watermark is the largest valid
+ * event time read so far minus the allowed lateness. A window is closed once
+ * its end is at or before `closedThroughMs`, which is the watermark, or more
+ * after an idle or final flush; an error for a closed window is late.
+ */
+import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
+import { isErrorStatus, RecordDecoder, truncate, type LineFormat, type LogRecord } from "./LogRecord.ts"
+import { windowStartOf, WindowCell, type WindowCellJson, type WindowRow } from "./Window.ts"
+
+export interface AnalysisSettings {
+  readonly format: LineFormat
+  readonly windowMs: number
+  readonly watermarkMs: number
+  readonly threshold: number
+  readonly idleTimeoutMs: number
+  readonly maxFutureMs: number
+}
+
+export interface RejectedLine {
+  readonly line: string
+  readonly reason: string
+}
+
+/** What one step produced, for the stores. Reused across steps: `clear()` after writing. */
+export class AnalysisOutput {
+  readonly errors: Array<string> = []
+  readonly rejected: Array<RejectedLine> = []
+  readonly closed: Array<WindowRow> = []
+  readonly alerts: Array<Alert> = []
+
+  get isEmpty(): boolean {
+    return this.errors.length === 0 && this.rejected.length === 0 && this.closed.length === 0 && this.alerts.length === 0
+  }
+
+  clear(): void {
+    this.errors.length = 0
+    this.rejected.length = 0
+    this.closed.length = 0
+    this.alerts.length = 0
+  }
+}
+
+export interface Counters {
+  lines: number
+  valid: number
+  errors: number
+  rejected: number
+  late: number
+}
+
+export interface AnalysisSnapshot {
+  readonly maxEventTimeMs: number | null
+  readonly closedThroughMs: number | null
+  readonly counters: Counters
+  readonly cells: ReadonlyArray<WindowCellJson>
+}
+
+/** How much of a rejected line is kept in `rejected/`. */
+export const REJECTED_LINE_PREVIEW = 1024
+
+export class Analysis {
+  readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  private maxEventTimeMs = -Infinity
+  private closedThroughMs = -Infinity
+  private lastValidAtMs = -Infinity
+  // Open cells by window start, then by status.
+  private readonly open = new Map<number, Map<number, WindowCell>>()
+  // Cells touched since the last console report, closed or not.
+  private readonly updated = new Set<WindowCell>()
+  private readonly decoder: RecordDecoder
+
+  constructor(readonly settings: AnalysisSettings) {
+    this.decoder = new RecordDecoder(settings.format)
+  }
+
+  get watermarkMs(): number {
+    return this.maxEventTimeMs - this.settings.watermarkMs
+  }
+
+  get openWindowCount(): number {
+    return this.open.size
+  }
+
+  /** Feeds whole lines (without their newline) read at wall-clock time `nowMs`. */
+  ingest(lines: ReadonlyArray<string>, nowMs: number, out: AnalysisOutput): void {
+    const { windowMs, threshold } = this.settings
+    const futureLimitMs = nowMs + this.settings.maxFutureMs
+    const decoder = this.decoder
+    const counters = this.counters
+    const watermarkMs = this.settings.watermarkMs
+    let maxEventTimeMs = this.maxEventTimeMs
+    let closedBelow = Math.max(this.closedThroughMs, maxEventTimeMs - watermarkMs)
+    const countedBefore = counters.valid
+    for (let i = 0; i < lines.length; i++) {
+      let line = lines[i]!
+      if (line.length === 0) continue
+      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1)
+      if (line.charCodeAt(0) <= 32 && line.trim().length === 0) continue
+      counters.lines++
+      const verdict = decoder.decode(line)
+      if (verdict !== "valid") {
+        if (verdict === "rejected") this.rejectLine(line, decoder.reason, out)
+        continue
+      }
+      const eventTimeMs = decoder.eventTimeMs
+      if (eventTimeMs > futureLimitMs) {
+        this.rejectLine(line, "timestamp is too far in the future (more than --max-future ahead of the clock)", out)
+        continue
+      }
+      counters.valid++
+      if (eventTimeMs > maxEventTimeMs) {
+        maxEventTimeMs = eventTimeMs
+        if (maxEventTimeMs - watermarkMs > closedBelow) closedBelow = maxEventTimeMs - watermarkMs
+      }
+      const status = decoder.status
+      if (!isErrorStatus(status)) continue
+      counters.errors++
+      const record = decoder.record()
+      out.errors.push(errorLine(record))
+      const startMs = windowStartOf(eventTimeMs, windowMs)
+      if (startMs + windowMs <= closedBelow) {
+        counters.late++
+        continue
+      }
+      const cell = this.cellFor(startMs, status)
+      cell.add(record.ip, record.url)
+      this.updated.add(cell)
+      if (crossesThreshold(cell, threshold)) out.alerts.push(makeAlert(cell, nowMs))
+    }
+    this.maxEventTimeMs = maxEventTimeMs
+    if (counters.valid > countedBefore) this.lastValidAtMs = nowMs
+    this.closeThrough(closedBelow, out)
+  }
+
+  /** Rejections found before decoding: lines too long, invalid UTF-8. */
+  rejectRaw(rejected: ReadonlyArray<RejectedLine>, out: AnalysisOutput): void {
+    for (const r of rejected) {
+      this.counters.lines++
+      this.rejectLine(r.line, r.reason, out)
+    }
+  }
+
+  /** Closes every open window when no valid record arrived for the idle timeout. Returns whether it did. */
+  closeIfIdle(nowMs: number, out: AnalysisOutput): boolean {
+    if (this.open.size === 0 || nowMs - this.lastValidAtMs < this.settings.idleTimeoutMs) return false
+    this.closeAll(out)
+    return true
+  }
+
+  /** End of input or shutdown: every open window closes. */
+  closeAll(out: AnalysisOutput): void {
+    let lastEnd = this.closedThroughMs
+    for (const startMs of this.open.keys()) lastEnd = Math.max(lastEnd, startMs + this.settings.windowMs)
+    this.closeThrough(lastEnd, out)
+  }
+
+  /** Current rows of the cells updated since the last call, oldest window first. */
+  takeUpdatedRows(): Array<WindowRow> {
+    const cells = Array.from(this.updated).sort((a, b) => a.startMs - b.startMs || a.status - b.status)
+    this.updated.clear()
+    return cells.map((cell) => cell.toRow())
+  }
+
+  snapshot(): AnalysisSnapshot {
+    const cells: Array<WindowCellJson> = []
+    for (const byStatus of this.open.values()) for (const cell of byStatus.values()) cells.push(cell.toJSON())
+    return {
+      maxEventTimeMs: Number.isFinite(this.maxEventTimeMs) ? this.maxEventTimeMs : null,
+      closedThroughMs: Number.isFinite(this.closedThroughMs) ? this.closedThroughMs : null,
+      counters: { ...this.counters },
+      cells
+    }
+  }
+
+  /** Restores a snapshot taken with the same settings; idle time counts from `nowMs`. */
+  restore(snapshot: AnalysisSnapshot, nowMs: number): void {
+    this.maxEventTimeMs = snapshot.maxEventTimeMs ?? -Infinity
+    this.closedThroughMs = snapshot.closedThroughMs ?? -Infinity
+    Object.assign(this.counters, snapshot.counters)
+    this.open.clear()
+    for (const json of snapshot.cells) {
+      const cell = WindowCell.fromJSON(json)
+      this.cellFor(cell.startMs, cell.status, cell)
+    }
+    this.lastValidAtMs = nowMs
+  }
+
+  private cellFor(startMs: number, status: number, restored?: WindowCell): WindowCell {
+    let byStatus = this.open.get(startMs)
+    if (byStatus === undefined) {
+      byStatus = new Map()
+      this.open.set(startMs, byStatus)
+    }
+    let cell = byStatus.get(status)
+    if (cell === undefined) {
+      cell = restored ?? new WindowCell(startMs, startMs + this.settings.windowMs, status)
+      byStatus.set(status, cell)
+    }
+    return cell
+  }
+
+  private closeThrough(closedThroughMs: number, out: AnalysisOutput): void {
+    if (closedThroughMs <= this.closedThroughMs) return
+    this.closedThroughMs = closedThroughMs
+    if (this.open.size === 0) return
+    const closing: Array<number> = []
+    for (const startMs of this.open.keys()) {
+      if (startMs + this.settings.windowMs <= closedThroughMs) closing.push(startMs)
+    }
+    closing.sort((a, b) => a - b)
+    for (const startMs of closing) {
+      const byStatus = this.open.get(startMs)!
+      this.open.delete(startMs)
+      const statuses = Array.from(byStatus.keys()).sort((a, b) => a - b)
+      for (const status of statuses) out.closed.push(byStatus.get(status)!.toRow())
+    }
+  }
+
+  private rejectLine(line: string, reason: string, out: AnalysisOutput): void {
+    this.counters.rejected++
+    out.rejected.push({ line: truncate(line, REJECTED_LINE_PREVIEW), reason })
+  }
+}
+
+/** The `errors/` line: the record's five fields, in order. */
+export const errorLine = (record: LogRecord): string =>
+  JSON.stringify({ timestamp: record.timestamp, ip: record.ip, method: record.method, url: record.url, status: record.status })

@@ -1,0 +1,85 @@
+/**
+ * Tumbling event-time windows aligned to the Unix epoch, and the aggregate
+ * kept for each (window, status) cell: error count, distinct IPs
+ * (HyperLogLog) and distinct URLs.
+ */
+import { HyperLogLog, type HyperLogLogJson } from "./HyperLogLog.ts"
+import { formatInstant } from "./Timestamp.ts"
+
+/** Start of the window `[k·size, (k+1)·size)` that holds `eventTimeMs`. */
+export const windowStartOf = (eventTimeMs: number, sizeMs: number): number =>
+  eventTimeMs - (((eventTimeMs % sizeMs) + sizeMs) % sizeMs)
+
+/** One final (or, in the console report, current) row per (window, status). */
+export interface WindowRow {
+  readonly window_start: string
+  readonly window_end: string
+  readonly status: number
+  readonly error_count: number
+  readonly unique_ips: number
+  readonly urls: ReadonlyArray<string>
+}
+
+export class WindowCell {
+  count = 0
+  alerted = false
+  readonly ips: HyperLogLog
+  readonly urls: Set<string>
+
+  constructor(
+    readonly startMs: number,
+    readonly endMs: number,
+    readonly status: number,
+    ips: HyperLogLog = new HyperLogLog(),
+    urls: Set<string> = new Set()
+  ) {
+    this.ips = ips
+    this.urls = urls
+  }
+
+  add(ip: string, url: string): void {
+    this.count++
+    this.ips.add(ip)
+    this.urls.add(url)
+  }
+
+  toRow(): WindowRow {
+    return {
+      window_start: formatInstant(this.startMs),
+      window_end: formatInstant(this.endMs),
+      status: this.status,
+      error_count: this.count,
+      unique_ips: this.ips.estimate(),
+      urls: Array.from(this.urls).sort()
+    }
+  }
+
+  toJSON(): WindowCellJson {
+    return {
+      start: this.startMs,
+      end: this.endMs,
+      status: this.status,
+      count: this.count,
+      alerted: this.alerted,
+      ips: this.ips.toJSON(),
+      urls: Array.from(this.urls)
+    }
+  }
+
+  static fromJSON(json: WindowCellJson): WindowCell {
+    const cell = new WindowCell(json.start, json.end, json.status, HyperLogLog.fromJSON(json.ips), new Set(json.urls))
+    cell.count = json.count
+    cell.alerted = json.alerted
+    return cell
+  }
+}
+
+export interface WindowCellJson {
+  readonly start: number
+  readonly end: number
+  readonly status: number
+  readonly count: number
+  readonly alerted: boolean
+  readonly ips: HyperLogLogJson
+  readonly urls: ReadonlyArray<string>
+}

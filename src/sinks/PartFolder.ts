@@ -1,0 +1,95 @@
+/**
+ * A folder of numbered part files written atomically: temp file, fsync,
+ * rename, fsync of the folder. Readers only ever see whole files, and a
+ * crash leaves at worst a hidden temp file, which the next open removes.
+ */
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { StoreError } from "./Stores.ts"
+
+const PART_PATTERN = /^part-(\d{12})\.jsonl$/
+
+export const partName = (epoch: number): string => `part-${String(epoch).padStart(12, "0")}.jsonl`
+
+export interface PartFolder {
+  readonly write: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+  readonly discardAfter: (epoch: number) => Effect.Effect<void, StoreError>
+}
+
+const storeError = (action: string, target: string) => (cause: unknown) =>
+  new StoreError({ message: `could not ${action} ${target}: ${describeIoError(cause)}`, cause })
+
+/** Plain words for the file-system failures users actually meet. */
+export const describeIoError = (cause: unknown): string => {
+  const code = (cause as { code?: string } | undefined)?.code
+  switch (code) {
+    case "ENOSPC":
+      return "the disk is full (ENOSPC)"
+    case "EDQUOT":
+      return "the disk quota is exhausted (EDQUOT)"
+    case "EFBIG":
+      return "the file is larger than this system allows (EFBIG)"
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${code})`
+    case "EROFS":
+      return "the file system is read-only (EROFS)"
+    default:
+      return cause instanceof Error ? cause.message : String(cause)
+  }
+}
+
+/** Writes `content` to `file` atomically. */
+export const writeFileAtomic = (file: string, content: string): Effect.Effect<void, StoreError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const dir = path.dirname(file)
+      const temp = path.join(dir, `.${path.basename(file)}.tmp`)
+      const handle = await fs.open(temp, "w")
+      try {
+        await handle.writeFile(content)
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await fs.rename(temp, file)
+      await syncFolder(dir)
+    },
+    catch: storeError("write", file)
+  })
+
+const syncFolder = async (dir: string): Promise<void> => {
+  const handle = await fs.open(dir, "r")
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+export const PartFolder = {
+  open: (folder: string): Effect.Effect<PartFolder, StoreError> =>
+    Effect.tryPromise({
+      try: async () => {
+        await fs.mkdir(folder, { recursive: true })
+        for (const name of await fs.readdir(folder)) {
+          if (name.startsWith(".") && name.endsWith(".tmp")) await fs.rm(path.join(folder, name), { force: true })
+        }
+      },
+      catch: storeError("prepare the folder", folder)
+    }).pipe(Effect.as<PartFolder>({
+      write: (epoch, lines) =>
+        lines.length === 0 ? Effect.void : writeFileAtomic(path.join(folder, partName(epoch)), lines.join("\n") + "\n"),
+      discardAfter: (epoch) =>
+        Effect.tryPromise({
+          try: async () => {
+            for (const name of await fs.readdir(folder)) {
+              const match = PART_PATTERN.exec(name)
+              if (match !== null && Number(match[1]) > epoch) await fs.rm(path.join(folder, name), { force: true })
+            }
+          },
+          catch: storeError("clean up", folder)
+        })
+    }))
+}

@@ -1,0 +1,62 @@
+/**
+ * The analyzer's durable outputs. Each store writes one part file per epoch
+ * (`part-<epoch>.jsonl`) by temp file, fsync and rename, so a reader never
+ * sees a torn line and rewriting an epoch after a crash replaces, never
+ * duplicates. `discardAfter(epoch)` removes parts that a crash left ahead
+ * of the last checkpoint.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { PartFolder } from "./PartFolder.ts"
+
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {}
+
+export interface LineStore {
+  /** Where it writes, for people. */
+  readonly description: string
+  readonly write: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+  readonly discardAfter: (epoch: number) => Effect.Effect<void, StoreError>
+}
+
+/** In-memory store for tests: `parts` maps epoch to lines. */
+export const memoryStore = (parts: Map<number, ReadonlyArray<string>> = new Map()): LineStore => ({
+  description: "memory",
+  write: (epoch, lines) => Effect.sync(() => void parts.set(epoch, [...lines])),
+  discardAfter: (epoch) =>
+    Effect.sync(() => {
+      for (const key of parts.keys()) if (key > epoch) parts.delete(key)
+    })
+})
+
+const fileStore = (folder: string): Effect.Effect<LineStore, StoreError> =>
+  Effect.map(PartFolder.open(folder), (parts) => ({
+    description: folder,
+    write: (epoch, lines) => parts.write(epoch, lines),
+    discardAfter: (epoch) => parts.discardAfter(epoch)
+  }))
+
+/** Every valid error record, one JSON object per line. */
+export class ErrorStore extends Context.Service<ErrorStore, LineStore>()("loglens/sinks/ErrorStore") {
+  static readonly layerFile = (folder: string) => Layer.effect(ErrorStore, fileStore(folder))
+  static readonly layerMemory = (parts?: Map<number, ReadonlyArray<string>>) =>
+    Layer.succeed(ErrorStore, memoryStore(parts))
+}
+
+/** One final row per closed (window, status). */
+export class WindowStore extends Context.Service<WindowStore, LineStore>()("loglens/sinks/WindowStore") {
+  static readonly layerFile = (folder: string) => Layer.effect(WindowStore, fileStore(folder))
+  static readonly layerMemory = (parts?: Map<number, ReadonlyArray<string>>) =>
+    Layer.succeed(WindowStore, memoryStore(parts))
+}
+
+/** `{"line", "reason"}` for every line that is not a valid record. */
+export class RejectedStore extends Context.Service<RejectedStore, LineStore>()("loglens/sinks/RejectedStore") {
+  static readonly layerFile = (folder: string) => Layer.effect(RejectedStore, fileStore(folder))
+  static readonly layerMemory = (parts?: Map<number, ReadonlyArray<string>>) =>
+    Layer.succeed(RejectedStore, memoryStore(parts))
+}

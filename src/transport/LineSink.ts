@@ -1,0 +1,20 @@
+/**
+ * Where the generator's lines go: stdout, clients of the built-in TCP server,
+ * or a Kafka topic. `write` resolves once the sink has taken the lines, so a
+ * slow consumer slows the generator down instead of losing lines.
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+
+export class SinkError extends Schema.TaggedError<SinkError>()("SinkError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {}
+
+export class LineSink extends Context.Service<LineSink, {
+  /** For people: `stdout`, `tcp://127.0.0.1:9999`, `kafka:http-logs`. */
+  readonly description: string
+  /** Lines without their trailing newline. */
+  readonly write: (lines: ReadonlyArray<string>) => Effect.Effect<void, SinkError>
+}>()("loglens/transport/LineSink") {}

@@ -1,0 +1,45 @@
+/**
+ * Where the analyzer's lines come from: a live TCP connection, a file or
+ * stdin, or a Kafka topic. Every layer yields `LineBatch`es of whole lines,
+ * each tagged with the source position just after it, so the analyzer can
+ * checkpoint exactly what it has consumed and resume from there.
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
+import type { RejectedLine } from "../domain/Analysis.ts"
+
+/**
+ * How far a source has been consumed, as plain JSON for the checkpoint.
+ * A file: `{ "bytes": n }`. Kafka: next offset by partition, `{ "0": n, "1": m }`.
+ * A TCP connection cannot be replayed and has the empty position `{}`.
+ */
+export type SourcePosition = { readonly [key: string]: number }
+
+export interface LineBatch {
+  /** Whole lines without their `\n`, decoded as UTF-8. */
+  readonly lines: ReadonlyArray<string>
+  /** Lines refused before decoding: too long, or not UTF-8. */
+  readonly rejected: ReadonlyArray<RejectedLine>
+  /** Position just after this batch. */
+  readonly position: SourcePosition
+}
+
+export class SourceError extends Schema.TaggedError<SourceError>()("SourceError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {}
+
+export class LineSource extends Context.Service<LineSource, {
+  /** For people: `tcp://localhost:9999`, `file:access.log`, `kafka:http-logs`. */
+  readonly description: string
+  /** What a checkpoint must agree on before resuming from it. */
+  readonly identity: string
+  /** Live sources can go quiet, so idle windows close on a timer; replayed ones end instead. */
+  readonly live: boolean
+  /** The lines from `from` on (the start, or the policy's start, when undefined). */
+  readonly batches: (from: SourcePosition | undefined) => Stream.Stream<LineBatch, SourceError>
+  /** Acknowledges everything up to `position` once its results are durable. */
+  readonly commit: (position: SourcePosition) => Effect.Effect<void, SourceError>
+}>()("loglens/transport/LineSource") {}

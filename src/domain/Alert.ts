@@ -29,7 +29,7 @@ export const makeAlert = (cell: WindowCell, nowMs: number): Alert => ({
   window_end: formatInstant(cell.endMs),
   status: cell.status,
   error_count: cell.count,
-  unique_ips: cell.ips.estimate(),
+  unique_ips: cell.uniqueIps(),
   alert: ALERT_MESSAGE,
   alert_timestamp: formatInstant(nowMs)
 })

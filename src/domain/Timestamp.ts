@@ -7,24 +7,27 @@
  * milliseconds, so that every later comparison is plain integer arithmetic.
  */
 
-/** Milliseconds since the epoch, or `undefined` when the text is not a valid instant. */
-export const parseEventTimeMs = (text: string): number | undefined => {
-  const length = text.length
+/**
+ * Milliseconds since the epoch, or `undefined` when the text is not a valid
+ * instant. `start`/`end` select a part of `text`, so callers need not slice.
+ */
+export const parseEventTimeMs = (text: string, start = 0, end = text.length): number | undefined => {
+  const length = end
   // Shortest form: 2025-05-30T18:52:47Z (20 characters).
-  if (length < 20) return undefined
-  const year = digits4(text, 0)
-  const month = digits2(text, 5)
-  const day = digits2(text, 8)
-  const hour = digits2(text, 11)
-  const minute = digits2(text, 14)
-  const second = digits2(text, 17)
+  if (length - start < 20) return undefined
+  const year = digits4(text, start)
+  const month = digits2(text, start + 5)
+  const day = digits2(text, start + 8)
+  const hour = digits2(text, start + 11)
+  const minute = digits2(text, start + 14)
+  const second = digits2(text, start + 17)
   if (
     year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
     second < 0 || second > 59 ||
-    text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 84 ||
-    text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58 || day > daysInMonth(year, month)
+    text.charCodeAt(start + 4) !== 45 || text.charCodeAt(start + 7) !== 45 || text.charCodeAt(start + 10) !== 84 ||
+    text.charCodeAt(start + 13) !== 58 || text.charCodeAt(start + 16) !== 58 || day > daysInMonth(year, month)
   ) return undefined
-  let position = 19
+  let position = start + 19
   let millis = 0
   if (text.charCodeAt(position) === 46) {
     position++

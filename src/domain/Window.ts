@@ -43,13 +43,18 @@ export class WindowCell {
     this.urls.add(url)
   }
 
+  /** The estimate, never more than the errors counted: an estimate above the count is pure noise. */
+  uniqueIps(): number {
+    return Math.min(this.ips.estimate(), this.count)
+  }
+
   toRow(): WindowRow {
     return {
       window_start: formatInstant(this.startMs),
       window_end: formatInstant(this.endMs),
       status: this.status,
       error_count: this.count,
-      unique_ips: this.ips.estimate(),
+      unique_ips: this.uniqueIps(),
       urls: Array.from(this.urls).sort()
     }
   }

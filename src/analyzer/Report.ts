@@ -1,0 +1,59 @@
+/**
+ * The console report: the windows updated since the last report, like
+ * Spark's update-mode console sink, under a line of running totals. Pure
+ * formatting; the analyzer prints the result.
+ */
+import type { Counters } from "../domain/Analysis.ts"
+import type { WindowRow } from "../domain/Window.ts"
+
+export interface ReportInput {
+  readonly nowIso: string
+  readonly counters: Counters
+  readonly watermarkIso: string | undefined
+  readonly openWindows: number
+  readonly rows: ReadonlyArray<WindowRow>
+  readonly final?: boolean
+}
+
+const URL_COLUMN_WIDTH = 60
+
+export const formatReport = (input: ReportInput): string => {
+  const c = input.counters
+  const header = `${input.final === true ? "Final report" : "Report"} at ${input.nowIso} — ` +
+    `lines read ${n(c.lines)}, rejected ${n(c.rejected)}, errors ${n(c.errors)}, late errors ${n(c.late)}, ` +
+    `open windows ${input.openWindows}, watermark ${input.watermarkIso ?? "none yet"}`
+  if (input.rows.length === 0) return `${header}\n  (no window changed since the last report)`
+  const table = [
+    ["window", "status", "error_count", "unique_ips", "urls"],
+    ...input.rows.map((row) => [
+      `${row.window_start} → ${row.window_end.slice(11)}`,
+      String(row.status),
+      n(row.error_count),
+      n(row.unique_ips),
+      summarizeUrls(row.urls, URL_COLUMN_WIDTH)
+    ])
+  ]
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)))
+  const numeric = [false, true, true, true, false]
+  const render = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ").trimEnd()
+  const rule = widths.map((w) => "─".repeat(w)).join("  ")
+  return [header, render(table[0]!), rule, ...table.slice(1).map(render)].join("\n")
+}
+
+/** As many whole URLs as fit in `width`, then how many more there are; never cut mid-URL. */
+export const summarizeUrls = (urls: ReadonlyArray<string>, width: number): string => {
+  let text = ""
+  for (let i = 0; i < urls.length; i++) {
+    const next = text.length === 0 ? urls[i]! : `${text}, ${urls[i]}`
+    const rest = urls.length - i - 1
+    const suffix = rest > 0 ? `, … (+${rest} more)` : ""
+    if (next.length + suffix.length > width && text.length > 0) {
+      return `${text}, … (+${urls.length - i} more)`
+    }
+    text = next
+  }
+  return text
+}
+
+const n = (value: number): string => value.toLocaleString("en-US")

@@ -1,0 +1,188 @@
+/**
+ * Turns a byte stream into whole UTF-8 lines, with bounded memory: a line
+ * longer than `maxLineBytes` is rejected while it streams in, keeping only a
+ * short preview, and a line that is not valid UTF-8 is rejected on its own
+ * without affecting its neighbours. `consumedBytes` counts the bytes of every
+ * line emitted so far, which is a file source's resume position.
+ */
+import * as Stream from "effect/Stream"
+import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
+import type { LineBatch, SourcePosition } from "./LineSource.ts"
+
+const NEWLINE = 10
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+const lenientUtf8 = new TextDecoder("utf-8")
+
+export class LineSplitter {
+  /** Bytes of all complete lines emitted so far, newlines included. */
+  consumedBytes = 0
+  private pending: Array<Uint8Array> = []
+  private pendingBytes = 0
+  // Set while skipping the rest of an over-long line: its preview and size so far.
+  private overflowPreview: string | undefined = undefined
+  private overflowBytes = 0
+
+  constructor(readonly maxLineBytes: number) {}
+
+  /** Splits one chunk; lines and rejections are appended to the given arrays. */
+  push(chunk: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
+    let start = 0
+    for (;;) {
+      const newline = chunk.indexOf(NEWLINE, start)
+      if (newline < 0) break
+      if (this.overflowPreview !== undefined) {
+        this.finishOverflow(newline - start + 1, rejected)
+      } else if (this.pendingBytes === 0) {
+        // The common case: a run of whole lines inside this chunk, decoded at once.
+        const lastNewline = chunk.lastIndexOf(NEWLINE)
+        if (lastNewline - start + 1 <= this.maxLineBytes * 64) {
+          this.emitRun(chunk.subarray(start, lastNewline), lines, rejected)
+          this.consumedBytes += lastNewline - start + 1
+          start = lastNewline + 1
+          continue
+        }
+        this.emitLine(chunk.subarray(start, newline), lines, rejected)
+        this.consumedBytes += newline - start + 1
+      } else {
+        this.pending.push(chunk.subarray(start, newline))
+        const line = concat(this.pending, this.pendingBytes + newline - start)
+        this.pending = []
+        this.pendingBytes = 0
+        this.emitLine(line, lines, rejected)
+        this.consumedBytes += line.length + 1
+      }
+      start = newline + 1
+    }
+    if (start < chunk.length) this.holdPartial(chunk.subarray(start))
+  }
+
+  /** End of input: a last line without a newline still counts. */
+  end(lines: Array<string>, rejected: Array<RejectedLine>): void {
+    if (this.overflowPreview !== undefined) {
+      this.finishOverflow(0, rejected)
+    } else if (this.pendingBytes > 0) {
+      const line = concat(this.pending, this.pendingBytes)
+      this.pending = []
+      this.pendingBytes = 0
+      this.emitLine(line, lines, rejected)
+      this.consumedBytes += line.length
+    }
+  }
+
+  private holdPartial(bytes: Uint8Array): void {
+    if (this.overflowPreview !== undefined) {
+      this.overflowBytes += bytes.length
+      return
+    }
+    if (this.pendingBytes + bytes.length > this.maxLineBytes) {
+      this.pending.push(bytes)
+      const head = concat(this.pending, Math.min(this.pendingBytes + bytes.length, REJECTED_LINE_PREVIEW * 4))
+      this.overflowPreview = lenientUtf8.decode(head).slice(0, REJECTED_LINE_PREVIEW)
+      this.overflowBytes = this.pendingBytes + bytes.length
+      this.pending = []
+      this.pendingBytes = 0
+      return
+    }
+    // Copy: the chunk's buffer may be reused by the reader.
+    this.pending.push(bytes.slice())
+    this.pendingBytes += bytes.length
+  }
+
+  private finishOverflow(tailBytes: number, rejected: Array<RejectedLine>): void {
+    const total = this.overflowBytes + tailBytes
+    rejected.push({
+      line: this.overflowPreview!,
+      reason: `line is longer than --max-line-bytes (${this.maxLineBytes} bytes); it was ${total} bytes`
+    })
+    this.consumedBytes += total
+    this.overflowPreview = undefined
+    this.overflowBytes = 0
+  }
+
+  private emitRun(bytes: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
+    let text: string
+    try {
+      text = strictUtf8.decode(bytes)
+    } catch {
+      // Somewhere in the run a line is not UTF-8: find it, line by line.
+      let start = 0
+      for (;;) {
+        const newline = bytes.indexOf(NEWLINE, start)
+        this.emitLine(bytes.subarray(start, newline < 0 ? bytes.length : newline), lines, rejected)
+        if (newline < 0) return
+        start = newline + 1
+      }
+    }
+    let start = 0
+    for (;;) {
+      const newline = text.indexOf("\n", start)
+      const line = newline < 0 ? text.slice(start) : text.slice(start, newline)
+      if (line.length > this.maxLineBytes / 3 && Buffer.byteLength(line) > this.maxLineBytes) {
+        rejected.push(tooLong(line, Buffer.byteLength(line), this.maxLineBytes))
+      } else {
+        lines.push(line)
+      }
+      if (newline < 0) return
+      start = newline + 1
+    }
+  }
+
+  private emitLine(bytes: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
+    if (bytes.length > this.maxLineBytes) {
+      rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(0, REJECTED_LINE_PREVIEW * 4)), bytes.length, this.maxLineBytes))
+      return
+    }
+    try {
+      lines.push(strictUtf8.decode(bytes))
+    } catch {
+      rejected.push({
+        line: lenientUtf8.decode(bytes).slice(0, REJECTED_LINE_PREVIEW),
+        reason: "line is not valid UTF-8"
+      })
+    }
+  }
+}
+
+const tooLong = (preview: string, bytes: number, max: number): RejectedLine => ({
+  line: preview.slice(0, REJECTED_LINE_PREVIEW),
+  reason: `line is longer than --max-line-bytes (${max} bytes); it was ${bytes} bytes`
+})
+
+const concat = (parts: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
+  if (parts.length === 1 && parts[0]!.length === length) return parts[0]!
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    if (offset >= length) break
+    const take = Math.min(part.length, length - offset)
+    out.set(take === part.length ? part : part.subarray(0, take), offset)
+    offset += take
+  }
+  return out
+}
+
+/**
+ * Frames a byte stream into `LineBatch`es, one per array of chunks, and
+ * flushes a last unterminated line when the byte stream ends cleanly.
+ * `positionOf(consumedBytes)` gives each batch's resume position.
+ */
+export const framedLines = <E, R>(
+  bytes: Stream.Stream<Uint8Array, E, R>,
+  maxLineBytes: number,
+  positionOf: (consumedBytes: number) => SourcePosition
+): Stream.Stream<LineBatch, E, R> => {
+  const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array> | undefined): ReadonlyArray<LineBatch> => {
+    const lines: Array<string> = []
+    const rejected: Array<RejectedLine> = []
+    if (chunks === undefined) splitter.end(lines, rejected)
+    else for (const chunk of chunks) splitter.push(chunk, lines, rejected)
+    if (lines.length === 0 && rejected.length === 0) return []
+    return [{ lines, rejected, position: positionOf(splitter.consumedBytes) }]
+  }
+  return Stream.mapAccumArray(
+    bytes,
+    () => new LineSplitter(maxLineBytes),
+    (splitter, chunks) => [splitter, cut(splitter, chunks)] as const,
+    { onHalt: (splitter) => cut(splitter, undefined) }
+  )
+}

@@ -47,15 +47,15 @@ const requireThat = (ok: boolean, message: string): Effect.Effect<void, OptionEr
 // -- flags shared by both commands ---------------------------------------------
 
 const mode = Flag.Literals("mode", ["local", "production"]).pipe(
-  Flag.withDescription("local: stdout/TCP/files. production: Kafka topics."),
+  Flag.withDescription("local: stdout/TCP/files. production: Kafka topics. (default: local)"),
   Flag.withDefault("local")
 )
 const format = Flag.Literals("format", ["json", "csv"]).pipe(
-  Flag.withDescription("Line format: JSON objects or CSV (timestamp,ip,method,url,status)."),
+  Flag.withDescription("Line format: JSON objects or CSV (timestamp,ip,method,url,status). (default: json)"),
   Flag.withDefault("json")
 )
 const topic = Flag.String("topic").pipe(
-  Flag.withDescription("Production mode: the Kafka topic of log lines."),
+  Flag.withDescription("Production mode: the Kafka topic of log lines. (default: http-logs)"),
   Flag.withDefault("http-logs")
 )
 const kafkaBroker = Flag.String("kafka-broker").pipe(
@@ -63,7 +63,7 @@ const kafkaBroker = Flag.String("kafka-broker").pipe(
   Flag.optional
 )
 const partitions = Flag.Int("partitions").pipe(
-  Flag.withDescription("Production mode: partitions for topics that loglens creates."),
+  Flag.withDescription("Production mode: partitions for topics that loglens creates. (default: 3)"),
   Flag.withDefault(3)
 )
 
@@ -81,13 +81,13 @@ const generate = Command.make(
     kafkaBroker,
     partitions,
     rate: Flag.String("rate").pipe(
-      Flag.withDescription("Lines per second, evenly spaced; 0 means as fast as possible."),
+      Flag.withDescription("Lines per second, evenly spaced; 0 means as fast as possible. (default: 1)"),
       Flag.withDefault("1")
     ),
     count: Flag.Int("count").pipe(Flag.withDescription("Stop after this many lines (default: run until stopped)."), Flag.optional),
-    urls: Flag.Int("urls").pipe(Flag.withDescription("Number of distinct URLs, /resource/1 to /resource/N."), Flag.withDefault(10)),
+    urls: Flag.Int("urls").pipe(Flag.withDescription("Number of distinct URLs, /resource/1 to /resource/N. (default: 10)"), Flag.withDefault(10)),
     statusDist: Flag.String("status-dist").pipe(
-      Flag.withDescription("Percentages of status 200, 404 and 500, adding up to 100: --status-dist 90 5 5."),
+      Flag.withDescription("Percentages of status 200, 404 and 500, adding up to 100: --status-dist 90 5 5. (default: 90 5 5)"),
       Flag.withDefault("90 5 5")
     ),
     seed: Flag.String("seed").pipe(Flag.withDescription("Same seed, same records (timestamps aside)."), Flag.optional),
@@ -95,7 +95,7 @@ const generate = Command.make(
       Flag.withDescription("Serve lines over TCP on this port (waits for the first client) instead of stdout."),
       Flag.optional
     ),
-    host: Flag.String("host").pipe(Flag.withDescription("Address for --listen."), Flag.withDefault("127.0.0.1"))
+    host: Flag.String("host").pipe(Flag.withDescription("Address for --listen. (default: 127.0.0.1)"), Flag.withDefault("127.0.0.1"))
   },
   Effect.fn("generate")(function*(flags) {
     const rate = Number(flags.rate)
@@ -142,11 +142,11 @@ const analyze = Command.make(
       Flag.withDescription("Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end."),
       Flag.optional
     ),
-    host: Flag.String("host").pipe(Flag.withDescription("Local mode: the TCP server to read from."), Flag.withDefault("localhost")),
-    port: Flag.Int("port").pipe(Flag.withDescription("Local mode: its port."), Flag.withDefault(9999)),
-    window: Flag.String("window").pipe(Flag.withDescription("Tumbling event-time window size."), Flag.withDefault("30s")),
+    host: Flag.String("host").pipe(Flag.withDescription("Local mode: the TCP server to read from. (default: localhost)"), Flag.withDefault("localhost")),
+    port: Flag.Int("port").pipe(Flag.withDescription("Local mode: its port. (default: 9999)"), Flag.withDefault(9999)),
+    window: Flag.String("window").pipe(Flag.withDescription("Tumbling event-time window size. (default: 30s)"), Flag.withDefault("30s")),
     watermark: Flag.String("watermark").pipe(
-      Flag.withDescription("Allowed lateness: the watermark trails the newest event time by this much."),
+      Flag.withDescription("Allowed lateness: the watermark trails the newest event time by this much. (default: 10s)"),
       Flag.withDefault("10s")
     ),
     idleTimeout: Flag.String("idle-timeout").pipe(
@@ -154,38 +154,38 @@ const analyze = Command.make(
       Flag.optional
     ),
     threshold: Flag.Int("threshold").pipe(
-      Flag.withDescription("Alert when a (window, status) has more errors than this."),
+      Flag.withDescription("Alert when a (window, status) has more errors than this. (default: 100)"),
       Flag.withDefault(100)
     ),
-    trigger: Flag.String("trigger").pipe(Flag.withDescription("How often the console table is printed."), Flag.withDefault("30s")),
+    trigger: Flag.String("trigger").pipe(Flag.withDescription("How often the console table is printed. (default: 30s)"), Flag.withDefault("30s")),
     commitInterval: Flag.String("commit-interval").pipe(
-      Flag.withDescription("Longest time between two durable commits of outputs and checkpoint."),
+      Flag.withDescription("Longest time between two durable commits of outputs and checkpoint. (default: 1s)"),
       Flag.withDefault("1s")
     ),
-    output: Flag.String("output").pipe(Flag.withDescription("Output folder."), Flag.withDefault("./output")),
-    checkpoint: Flag.String("checkpoint").pipe(Flag.withDescription("Checkpoint folder."), Flag.withDefault("./checkpoint")),
+    output: Flag.String("output").pipe(Flag.withDescription("Output folder. (default: ./output)"), Flag.withDefault("./output")),
+    checkpoint: Flag.String("checkpoint").pipe(Flag.withDescription("Checkpoint folder. (default: ./checkpoint)"), Flag.withDefault("./checkpoint")),
     clean: Flag.Boolean("clean").pipe(
       Flag.withDescription("Empty the output and checkpoint folders before starting."),
       Flag.withDefault(false)
     ),
     maxLineBytes: Flag.Int("max-line-bytes").pipe(
-      Flag.withDescription("Longer lines are rejected without being held in memory."),
+      Flag.withDescription("Longer lines are rejected without being held in memory. (default: 1048576)"),
       Flag.withDefault(1024 * 1024)
     ),
     maxFuture: Flag.String("max-future").pipe(
-      Flag.withDescription("Reject records dated further than this ahead of the clock."),
+      Flag.withDescription("Reject records dated further than this ahead of the clock. (default: 1h)"),
       Flag.withDefault("1h")
     ),
     groupId: Flag.String("group-id").pipe(
-      Flag.withDescription("Production mode: Kafka consumer group."),
+      Flag.withDescription("Production mode: Kafka consumer group. (default: loglens-analyzer)"),
       Flag.withDefault("loglens-analyzer")
     ),
     startingOffsets: Flag.Literals("starting-offsets", ["earliest", "latest"]).pipe(
-      Flag.withDescription("Production mode: where a group with no committed offsets starts."),
+      Flag.withDescription("Production mode: where a group with no committed offsets starts. (default: earliest)"),
       Flag.withDefault("earliest")
     ),
     alertsTopic: Flag.String("alerts-topic").pipe(
-      Flag.withDescription("Production mode: topic that receives alerts."),
+      Flag.withDescription("Production mode: topic that receives alerts. (default: alerts)"),
       Flag.withDefault("alerts")
     )
   },

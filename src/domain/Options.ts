@@ -60,7 +60,7 @@ export const joinStatusDistributionWords = (argv: ReadonlyArray<string>): Array<
     if (word === "--status-dist") {
       const values: Array<string> = []
       while (i + 1 < argv.length && /^\d+(,\d+)*$/.test(argv[i + 1]!)) values.push(argv[++i]!)
-      if (values.length > 0) out.push(values.join(","))
+      if (values.length > 0) out.push(values.join(" "))
     }
   }
   return out

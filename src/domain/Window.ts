@@ -10,6 +10,9 @@ import { formatInstant } from "./Timestamp.ts"
 export const windowStartOf = (eventTimeMs: number, sizeMs: number): number =>
   eventTimeMs - (((eventTimeMs % sizeMs) + sizeMs) % sizeMs)
 
+// "/resource/2" before "/resource/10", as people read them.
+const naturalOrder = new Intl.Collator("en", { numeric: true }).compare
+
 /** One final (or, in the console report, current) row per (window, status). */
 export interface WindowRow {
   readonly window_start: string
@@ -55,7 +58,7 @@ export class WindowCell {
       status: this.status,
       error_count: this.count,
       unique_ips: this.uniqueIps(),
-      urls: Array.from(this.urls).sort()
+      urls: Array.from(this.urls).sort(naturalOrder)
     }
   }
 

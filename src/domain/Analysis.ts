@@ -99,9 +99,9 @@ export class Analysis {
     const countedBefore = counters.valid
     for (let i = 0; i < lines.length; i++) {
       let line = lines[i]!
-      if (line.length === 0) continue
       if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1)
-      if (line.charCodeAt(0) <= 32 && line.trim().length === 0) continue
+      // Checked after dropping the \r, so that the blank line of CRLF input ("\r") is skipped too.
+      if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim().length === 0)) continue
       counters.lines++
       const verdict = decoder.decode(line)
       if (verdict !== "valid") {

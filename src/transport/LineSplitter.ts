@@ -171,18 +171,24 @@ export const framedLines = <E, R>(
   maxLineBytes: number,
   positionOf: (consumedBytes: number) => SourcePosition
 ): Stream.Stream<LineBatch, E, R> => {
-  const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array> | undefined): ReadonlyArray<LineBatch> => {
+  const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<LineBatch> => {
     const lines: Array<string> = []
     const rejected: Array<RejectedLine> = []
-    if (chunks === undefined) splitter.end(lines, rejected)
-    else for (const chunk of chunks) splitter.push(chunk, lines, rejected)
+    for (const chunk of chunks) {
+      if (chunk === END_OF_INPUT) splitter.end(lines, rejected)
+      else splitter.push(chunk, lines, rejected)
+    }
     if (lines.length === 0 && rejected.length === 0) return []
     return [{ lines, rejected, position: positionOf(splitter.consumedBytes) }]
   }
+  // Not `onHalt`: it also runs when the byte stream fails, and a line cut short by a failure
+  // must not be emitted (nor counted in the position a resume would start from).
   return Stream.mapAccumArray(
-    bytes,
+    Stream.concat(bytes, Stream.succeed(END_OF_INPUT)),
     () => new LineSplitter(maxLineBytes),
-    (splitter, chunks) => [splitter, cut(splitter, chunks)] as const,
-    { onHalt: (splitter) => cut(splitter, undefined) }
+    (splitter, chunks) => [splitter, cut(splitter, chunks)] as const
   )
 }
+
+/** Appended after the last chunk of a byte stream that ended cleanly. */
+const END_OF_INPUT = new Uint8Array(0)

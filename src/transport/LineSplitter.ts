@@ -31,7 +31,7 @@ export class LineSplitter {
       const newline = chunk.indexOf(NEWLINE, start)
       if (newline < 0) break
       if (this.overflowPreview !== undefined) {
-        this.finishOverflow(newline - start + 1, rejected)
+        this.finishOverflow(newline - start, 1, rejected)
       } else if (this.pendingBytes === 0) {
         // The common case: a run of whole lines inside this chunk, decoded at once.
         const lastNewline = chunk.lastIndexOf(NEWLINE)
@@ -59,7 +59,7 @@ export class LineSplitter {
   /** End of input: a last line without a newline still counts. */
   end(lines: Array<string>, rejected: Array<RejectedLine>): void {
     if (this.overflowPreview !== undefined) {
-      this.finishOverflow(0, rejected)
+      this.finishOverflow(0, 0, rejected)
     } else if (this.pendingBytes > 0) {
       const line = concat(this.pending, this.pendingBytes)
       this.pending = []
@@ -88,13 +88,15 @@ export class LineSplitter {
     this.pendingBytes += bytes.length
   }
 
-  private finishOverflow(tailBytes: number, rejected: Array<RejectedLine>): void {
+  /** `tailBytes` of the line's end in this chunk, then `newlineBytes` (1, or 0 at end of input). */
+  private finishOverflow(tailBytes: number, newlineBytes: number, rejected: Array<RejectedLine>): void {
+    // The reported size is the line's, without its newline, as for lines rejected whole.
     const total = this.overflowBytes + tailBytes
     rejected.push({
       line: this.overflowPreview!,
       reason: `line is longer than --max-line-bytes (${this.maxLineBytes} bytes); it was ${total} bytes`
     })
-    this.consumedBytes += total
+    this.consumedBytes += total + newlineBytes
     this.overflowPreview = undefined
     this.overflowBytes = 0
   }

@@ -702,7 +702,7 @@ describe("Analysis properties", () => {
       { numRuns: 400 }
     )
     // Every rule must actually have been exercised, many times.
-    for (const [what, n] of Object.entries(seen)) assert.isAbove(n, 200, `${what}: ${JSON.stringify(seen)}`)
+    for (const [what, n] of Object.entries(seen)) assert.isAbove(n, what === "alerts" ? 60 : 300, `${what}: ${JSON.stringify(seen)}`)
   })
 
   it("gives the same results whether lines arrive one at a time or in batches", () => {

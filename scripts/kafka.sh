@@ -38,7 +38,9 @@ pid_alive() {
   local pid
   [[ -f "$PIDFILE" ]] || return 1
   pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # guard against a recycled pid (e.g. after a reboot)
+  [[ ! -r "/proc/$pid/cmdline" ]] || tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka\|^bash -c'
 }
 
 need_tools() {
@@ -77,7 +79,7 @@ resolve_libs() {
       return 0
     fi
     rm -rf "$tmp"
-    say "Kafka $v did not resolve:"; echo "$out" | tail -n 5 >&2
+    say "Kafka $v did not resolve:"; echo "$out" | grep -m3 '\[ERROR\]' >&2 || echo "$out" | tail -n 5 >&2
   done
   die "could not fetch any Kafka version of: $list (is Maven Central reachable?)"
 }

@@ -161,10 +161,27 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   })
 
   yield* Console.error(`loglens: analysing ${source.description}`)
+  const startedAt = yield* Clock.currentTimeMillis
+  const linesBefore = analysis.counters.lines
+  // One closing line on stderr: throughput and peak memory, for users and for `npm run bench`.
+  const summary = Effect.suspend(() =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const lines = analysis.counters.lines - linesBefore
+      const seconds = Math.max(now - startedAt, 1) / 1000
+      const usage = process.resourceUsage()
+      const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6
+      return Console.error(
+        `loglens: read ${lines.toLocaleString("en-US")} lines in ${seconds.toFixed(3)} s ` +
+          `(${Math.round(lines / seconds).toLocaleString("en-US")} lines/s), ` +
+          `CPU ${cpuSeconds.toFixed(3)} s, peak RSS ${Math.round(usage.maxRSS / 1024)} MB`
+      )
+    })
+  )
   yield* Stream.merge(source.batches(resumeFrom), ticks, { haltStrategy: "left" }).pipe(
     Stream.runForEachArray(onEvents),
     // SIGINT / SIGTERM interrupt the pipeline; the windows still close and everything is flushed.
-    Effect.onInterrupt(() => finish.pipe(Effect.orDie))
+    Effect.onInterrupt(() => finish.pipe(Effect.andThen(summary), Effect.orDie))
   )
   yield* finish
+  yield* summary
 })

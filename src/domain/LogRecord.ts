@@ -68,7 +68,7 @@ export class RecordDecoder {
     this.line = line
     this.decoded = undefined
     if (this.format === "json") {
-      return this.fastJson(line) ? "valid" : this.slowJson(line)
+      return this.canonicalJson(line) || this.fastJson(line) ? "valid" : this.slowJson(line)
     }
     if (line === CSV_HEADER) return "skip"
     return this.fastCsv(line) ? "valid" : this.slowCsv(line)
@@ -88,6 +88,49 @@ export class RecordDecoder {
   }
 
   // -- fast paths: return false to defer to the Schema ----------------------
+
+  /**
+   * The shape every generator writes, `{"timestamp":"…","ip":"…","method":"…","url":"…","status":NNN}`,
+   * matched with string builtins (`startsWith`, `indexOf`), which work on the sliced strings the
+   * line splitter makes without walking them code unit by code unit in JavaScript. Anything else,
+   * including any backslash anywhere in the line, goes to `fastJson`.
+   */
+  private canonicalJson(line: string): boolean {
+    if (!line.startsWith(KEY_TIMESTAMP)) return false
+    const timestampEnd = line.indexOf("\"", KEY_TIMESTAMP.length)
+    if (timestampEnd < 0 || !line.startsWith(KEY_IP, timestampEnd)) return false
+    const ipStart = timestampEnd + KEY_IP.length
+    const ipEnd = line.indexOf("\"", ipStart)
+    if (ipEnd < 0 || !line.startsWith(KEY_METHOD, ipEnd)) return false
+    const methodStart = ipEnd + KEY_METHOD.length
+    const methodEnd = line.indexOf("\"", methodStart)
+    if (methodEnd < 0 || !line.startsWith(KEY_URL, methodEnd)) return false
+    const urlStart = methodEnd + KEY_URL.length
+    const urlEnd = line.indexOf("\"", urlStart)
+    if (urlEnd < 0 || !line.startsWith(KEY_STATUS, urlEnd)) return false
+    const statusStart = urlEnd + KEY_STATUS.length
+    // Three digits and the closing brace, nothing after: 100..599 has no leading zero to refuse.
+    if (line.length !== statusStart + 4 || line.charCodeAt(statusStart + 3) !== 125 /* } */) return false
+    const d0 = line.charCodeAt(statusStart) - 48
+    const d1 = line.charCodeAt(statusStart + 1) - 48
+    const d2 = line.charCodeAt(statusStart + 2) - 48
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false
+    // An escape could hide a quote from `indexOf`; raw control characters are not JSON.
+    if (line.indexOf("\\", KEY_TIMESTAMP.length) >= 0) return false
+    if (hasControl(line, ipStart, ipEnd) || hasControl(line, methodStart, methodEnd) || hasControl(line, urlStart, urlEnd)) {
+      return false
+    }
+    this.timestampStart = KEY_TIMESTAMP.length
+    this.timestampEnd = timestampEnd
+    this.ipStart = ipStart
+    this.ipEnd = ipEnd
+    this.methodStart = methodStart
+    this.methodEnd = methodEnd
+    this.urlStart = urlStart
+    this.urlEnd = urlEnd
+    this.status = d0 * 100 + d1 * 10 + d2
+    return this.checkFields(line)
+  }
 
   private fastJson(line: string): boolean {
     const length = line.length
@@ -227,6 +270,18 @@ export class RecordDecoder {
     this.reason = reason
     return "rejected"
   }
+}
+
+const KEY_TIMESTAMP = "{\"timestamp\":\""
+const KEY_IP = "\",\"ip\":\""
+const KEY_METHOD = "\",\"method\":\""
+const KEY_URL = "\",\"url\":\""
+const KEY_STATUS = "\",\"status\":"
+
+/** Whether `line[start, end)` holds a control character (below U+0020), which JSON strings cannot. */
+const hasControl = (line: string, start: number, end: number): boolean => {
+  for (let i = start; i < end; i++) if (line.charCodeAt(i) < 32) return true
+  return false
 }
 
 const TIMESTAMP = 1

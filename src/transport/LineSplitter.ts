@@ -6,6 +6,7 @@
  * line emitted so far, which is a file source's resume position.
  */
 import * as Stream from "effect/Stream"
+import { isAscii } from "node:buffer"
 import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
 import type { LineBatch, SourcePosition } from "./LineSource.ts"
 
@@ -102,6 +103,23 @@ export class LineSplitter {
   }
 
   private emitRun(bytes: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
+    if (isAscii(bytes)) {
+      // ASCII is its own UTF-8, so each line is decoded on its own: a flat string, which the
+      // record decoder reads about twice as fast as a slice of one big decoded run.
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+      let start = 0
+      for (;;) {
+        const newline = buffer.indexOf(NEWLINE, start)
+        const end = newline < 0 ? buffer.length : newline
+        if (end - start > this.maxLineBytes) {
+          rejected.push(tooLong(buffer.toString("latin1", start, start + REJECTED_LINE_PREVIEW), end - start, this.maxLineBytes))
+        } else {
+          lines.push(buffer.toString("latin1", start, end))
+        }
+        if (newline < 0) return
+        start = newline + 1
+      }
+    }
     let text: string
     try {
       text = strictUtf8.decode(bytes)

@@ -1,0 +1,553 @@
+// `npm run bench`: loglens's performance figures (issue 5), each next to a
+// plain-Node reference measured in the same run. See bench/README.md.
+//
+// Env: BENCH_RUNS (3), BENCH_LINES (1000000), BENCH_E2E_SECONDS (30), BENCH_E2E_RATE (800000),
+//      BENCH_ONLY (comma list of figure numbers), KAFKA_BROKERS (localhost:9092), BENCH_KAFKA_LINES (500000),
+//      BENCH_LATENCY_SAMPLES (50).
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const MAIN = path.join(ROOT, "dist/main.js")
+const REF = path.join(ROOT, "bench/ref.mjs")
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const LINES = Number(process.env.BENCH_LINES ?? 1_000_000)
+const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 30)
+const E2E_RATE = Number(process.env.BENCH_E2E_RATE ?? 800_000)
+const KAFKA_LINES = Number(process.env.BENCH_KAFKA_LINES ?? 500_000)
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 50)
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : undefined
+const BROKERS = process.env.KAFKA_BROKERS ?? "localhost:9092"
+const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "loglens-bench-"))
+const children = new Set()
+
+const now = () => performance.now()
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
+}
+const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "—")
+const log = (...a) => console.error("bench:", ...a)
+
+/** Spawns `node ...args`; collects stderr; `exited` resolves with the exit code. */
+const run = (args, options = {}) => {
+  const child = spawn(process.execPath, args, { cwd: WORK, stdio: ["ignore", "pipe", "pipe"], ...options })
+  children.add(child)
+  let stderr = ""
+  child.stderr.setEncoding("utf8")
+  child.stderr.on("data", (d) => {
+    stderr += d
+    child.emit("stderr-text", stderr)
+  })
+  child.exited = new Promise((resolve) =>
+    child.on("exit", (code, signal) => {
+      children.delete(child)
+      resolve(code ?? signal)
+    }))
+  child.stderrText = () => stderr
+  return child
+}
+const waitFor = (child, pattern, timeoutMs = 60_000) =>
+  new Promise((resolve, reject) => {
+    const check = (text) => {
+      const m = pattern.exec(text)
+      if (m) {
+        child.off("stderr-text", check)
+        clearTimeout(timer)
+        resolve(m)
+      }
+    }
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern} in: ${child.stderrText()}`)), timeoutMs)
+    child.on("stderr-text", check)
+    check(child.stderrText())
+  })
+const refResult = async (child) => {
+  await child.exited
+  const m = /ref: (\{.*\})/.exec(child.stderrText())
+  if (!m) throw new Error(`reference failed: ${child.stderrText()}`)
+  return JSON.parse(m[1])
+}
+const analyzerSummary = (text) => {
+  const m = /read ([\d,]+) lines in ([\d.]+) s \(([\d,]+) lines\/s\), peak RSS (\d+) MB/.exec(text)
+  if (!m) throw new Error(`no analyzer summary in: ${text.slice(-2000)}`)
+  const n = (s) => Number(s.replaceAll(",", ""))
+  return { lines: n(m[1]), seconds: Number(m[2]), rate: n(m[3]), rssMb: Number(m[4]) }
+}
+
+/** Counts newlines of a readable from its first byte to its end. */
+const countLines = (readable) =>
+  new Promise((resolve, reject) => {
+    let lines = 0, first
+    readable.on("data", (chunk) => {
+      first ??= now()
+      let i = -1
+      while ((i = chunk.indexOf(10, i + 1)) !== -1) lines++
+    })
+    readable.on("end", () => resolve({ lines, seconds: (now() - first) / 1000 }))
+    readable.on("error", reject)
+  })
+
+// ---------------------------------------------------------------------------------------------
+
+const rows = []
+const notes = []
+const row = (r) => {
+  rows.push(r)
+  log(`${r.figure}: loglens ${r.value}, reference ${r.reference}, ratio ${r.ratio}, ${r.pass}`)
+}
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "—")
+const verdict = (ok) => (ok ? "PASS" : "FAIL")
+
+/** `RUNS` alternating product/reference runs; returns both medians and samples. */
+const alternate = async (product, reference) => {
+  const p = [], r = []
+  for (let i = 0; i < RUNS; i++) {
+    p.push(await product(i))
+    r.push(await reference(i))
+  }
+  return { p: median(p), r: median(r), ps: p, rs: r }
+}
+const samples = (xs) => xs.map(fmt).join(" / ")
+
+const figures = {
+  async 1() {
+    const m = await alternate(
+      async (i) => {
+        const c = run([MAIN, "generate", "--rate", "0", "--count", String(LINES), "--seed", `g${i}`])
+        const { lines, seconds } = await countLines(c.stdout)
+        if ((await c.exited) !== 0 || lines !== LINES) throw new Error(`generator: ${lines} lines, ${c.stderrText()}`)
+        return lines / seconds
+      },
+      async () => {
+        const c = run([REF, "gen-stdout", String(LINES)])
+        const { lines, seconds } = await countLines(c.stdout)
+        await c.exited
+        return lines / seconds
+      }
+    )
+    row({
+      figure: "1. generator --rate 0, JSON to stdout",
+      value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s`, ratio: ratio(m.p, m.r),
+      target: "≥ 1,000,000 lines/s", pass: verdict(m.p >= 1e6), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
+    })
+  },
+
+  async 2() {
+    const client = async (port) => {
+      const socket = net.connect({ port, host: "127.0.0.1" })
+      return countLines(socket)
+    }
+    const m = await alternate(
+      async (i) => {
+        const c = run([MAIN, "generate", "--rate", "0", "--count", String(LINES), "--seed", `t${i}`, "--listen", "0"])
+        const [, port] = await waitFor(c, /tcp:\/\/127\.0\.0\.1:(\d+)/)
+        const { lines, seconds } = await client(Number(port))
+        await c.exited
+        if (lines !== LINES) throw new Error(`TCP client got ${lines} lines`)
+        return lines / seconds
+      },
+      async () => {
+        const c = run([REF, "gen-tcp", String(LINES)])
+        const [, port] = await waitFor(c, /listening on (\d+)/)
+        const { lines, seconds } = await client(Number(port))
+        await c.exited
+        return lines / seconds
+      }
+    )
+    row({
+      figure: "2. generator --listen → one TCP client",
+      value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s`, ratio: ratio(m.p, m.r),
+      target: "≥ 800,000 lines/s", pass: verdict(m.p >= 8e5), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
+    })
+  },
+
+  async 3() {
+    await replayFigure("json", "3. analyzer --input replay, JSON, 10 % errors", "analyze-json", true)
+  },
+
+  async 4() {
+    await replayFigure("csv", "4. analyzer --input replay, CSV", "analyze-csv", false)
+  },
+
+  async 5() {
+    // loglens: generator --listen at the target rate → analyzer over TCP, lines read sampled every 200 ms.
+    const gen = run([MAIN, "generate", "--rate", String(E2E_RATE), "--seed", "e2e", "--listen", "0"])
+    const [, port] = await waitFor(gen, /tcp:\/\/127\.0\.0\.1:(\d+)/)
+    const out = path.join(WORK, "e2e")
+    const an = run([
+      MAIN, "analyze", "--port", port, "--host", "127.0.0.1", "--trigger", "200ms",
+      "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+    ])
+    const points = [] // [ms, lines read]
+    let buffer = ""
+    an.stdout.setEncoding("utf8")
+    an.stdout.on("data", (d) => {
+      buffer += d
+      let nl
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        const m = /lines read ([\d,]+)/.exec(line)
+        if (m) points.push([now(), Number(m[1].replaceAll(",", ""))])
+      }
+    })
+    const deadline = now() + 60_000
+    while (!(points.length > 0 && points.at(-1)[1] > 0) && now() < deadline) await sleep(50)
+    const t0 = points.at(-1)?.[0] ?? now()
+    await sleep(E2E_SECONDS * 1000)
+    an.kill("SIGTERM")
+    gen.kill("SIGTERM")
+    await Promise.all([an.exited, gen.exited])
+    const measured = points.filter(([t]) => t >= t0 && t <= t0 + E2E_SECONDS * 1000 + 100)
+    const [tStart, lStart] = measured[0], [tEnd, lEnd] = measured.at(-1)
+    const mean = ((lEnd - lStart) / (tEnd - tStart)) * 1000
+    // Lag: lines due at the generator's rate since t0, minus lines the analyzer read since t0.
+    const lagAt = ([t, l]) => (E2E_RATE * (t - tStart)) / 1000 - (l - lStart)
+    const third = Math.floor(measured.length / 3)
+    const lagFirst = median(measured.slice(0, third).map(lagAt))
+    const lagLast = median(measured.slice(-third).map(lagAt))
+    const perSecond = []
+    for (let i = 0; i < measured.length; i++) {
+      const j = measured.findIndex(([t]) => t >= measured[i][0] + 1000)
+      if (j > 0) perSecond.push(((measured[j][1] - measured[i][1]) / (measured[j][0] - measured[i][0])) * 1000)
+    }
+    const growing = lagLast - lagFirst > E2E_RATE * 1 // more than one second's worth of lines
+    // Reference: plain TCP server at rate 0 → plain client JSON.parse-ing every line, 10 s.
+    const refSeconds = Math.min(10, E2E_SECONDS)
+    const rs = run([REF, "gen-tcp", "0"])
+    const [, refPort] = await waitFor(rs, /listening on (\d+)/)
+    const rc = run([REF, "tcp-json", refPort, String(refSeconds)])
+    const ref = await refResult(rc)
+    rs.kill("SIGTERM")
+    await rs.exited
+    const refRate = ref.lines / ref.seconds
+    row({
+      figure: `5. generator → TCP → analyzer, ${E2E_SECONDS} s at --rate ${fmt(E2E_RATE)}`,
+      value: `${fmt(mean)} lines/s (slowest 1 s: ${fmt(Math.min(...perSecond))}); lag ${fmt(lagFirst)} → ${fmt(lagLast)} lines`,
+      reference: `${fmt(refRate)} lines/s (rate 0, ${refSeconds} s)`, ratio: ratio(mean, refRate),
+      target: "≥ 800,000 lines/s for 30 s, no growing lag", pass: verdict(mean >= 8e5 && !growing),
+      runs: `1 run of ${E2E_SECONDS} s (${measured.length} samples)`
+    })
+  },
+
+  async 6() {
+    const reason = await kafkaUnavailable()
+    if (reason !== undefined) {
+      const skip = `not measured: ${reason}`
+      row({ figure: "6. generator → Kafka → analyzer", value: skip, reference: "—", ratio: "—", target: "≥ 150,000 events/s", pass: "NOT MEASURED", runs: "" })
+      row({ figure: "8b. alert latency, production (Kafka)", value: skip, reference: "—", ratio: "—", target: "≤ 250 ms p99", pass: "NOT MEASURED", runs: "" })
+      return
+    }
+    const env = { ...process.env, KAFKA_BROKERS: BROKERS }
+    const topic = `bench-logs-${Date.now()}`
+    const t = now()
+    const gen = run([MAIN, "generate", "--mode", "production", "--topic", topic, "--rate", "0", "--count", String(KAFKA_LINES), "--seed", "kafka"], { env })
+    gen.stdout.resume()
+    if ((await gen.exited) !== 0) throw new Error(`Kafka generator failed: ${gen.stderrText()}`)
+    const produceRate = KAFKA_LINES / ((now() - t) / 1000)
+    notes.push(`Kafka: the generator produced ${fmt(KAFKA_LINES)} lines to \`${topic}\` at ${fmt(produceRate)} lines/s (wall clock, start-up and topic creation included).`)
+    const m = await alternate(
+      async (i) => {
+        const out = path.join(WORK, `kafka-${i}`)
+        const an = run([
+          MAIN, "analyze", "--mode", "production", "--topic", topic, "--group-id", `bench-${Date.now()}-${i}`,
+          "--alerts-topic", `bench-alerts-${Date.now()}`, "--trigger", "200ms",
+          "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+        ], { env })
+        const points = []
+        let buffer = ""
+        an.stdout.setEncoding("utf8")
+        const done = new Promise((resolve) =>
+          an.stdout.on("data", (d) => {
+            buffer += d
+            for (const m of buffer.matchAll(/lines read ([\d,]+)/g)) {
+              const n = Number(m[1].replaceAll(",", ""))
+              if (n > 0 && (points.length === 0 || points.at(-1)[1] !== n)) points.push([now(), n])
+              if (n >= KAFKA_LINES) resolve()
+            }
+            buffer = buffer.slice(buffer.lastIndexOf("\n") + 1)
+          }))
+        await Promise.race([done, an.exited, sleep(180_000)])
+        an.kill("SIGTERM")
+        await an.exited
+        if (points.length < 2 || points.at(-1)[1] < KAFKA_LINES) throw new Error(`Kafka analyzer read ${points.at(-1)?.[1]} lines: ${an.stderrText()}`)
+        // From the first report with lines to the first report with all of them.
+        const [[t1, l1], [t2, l2]] = [points[0], points.find(([, n]) => n >= KAFKA_LINES)]
+        return ((l2 - l1) / (t2 - t1)) * 1000
+      },
+      async () => {
+        const c = run([REF, "kafka-consume", topic, String(KAFKA_LINES)], { env })
+        const r = await refResult(c)
+        return r.lines / r.seconds
+      }
+    )
+    row({
+      figure: "6. generator → Kafka → analyzer (consume of a filled topic, 3 partitions)",
+      value: `${fmt(m.p)} events/s`, reference: `${fmt(m.r)} events/s (raw kafkajs consume ceiling)`, ratio: ratio(m.p, m.r),
+      target: "≥ 150,000 events/s per analyzer", pass: verdict(m.p >= 150_000), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
+    })
+    await kafkaLatency(env)
+  },
+
+  async 7() {
+    // One window (1 h wide) holding 1,000,000 errors from ~1,000,000 distinct IPs and 10,000 URLs.
+    const file = path.join(WORK, "memory.jsonl")
+    const gen = run([MAIN, "generate", "--rate", "0", "--count", "1000000", "--seed", "memory", "--urls", "10000", "--status-dist", "0", "100", "0"], {
+      stdio: ["ignore", fs.openSync(file, "w"), "pipe"]
+    })
+    await gen.exited
+    const rss = [], errs = []
+    let truth
+    for (let i = 0; i < RUNS; i++) {
+      const out = path.join(WORK, `memory-${i}`)
+      const an = run([MAIN, "analyze", "--input", file, "--window", "1h", "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"])
+      an.stdout.resume()
+      if ((await an.exited) !== 0) throw new Error(`memory analyzer failed: ${an.stderrText()}`)
+      rss.push(analyzerSummary(an.stderrText()).rssMb)
+      const windowRows = fs.readdirSync(path.join(out, "output/windows"))
+        .flatMap((f) => fs.readFileSync(path.join(out, "output/windows", f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)))
+      if (windowRows.length !== 1) notes.push(`memory run ${i}: the errors fell in ${windowRows.length} windows (a 1 h boundary was crossed)`)
+      truth ??= await refResult(run([REF, "distinct", file]))
+      const estimate = windowRows.reduce((s, r) => s + r.unique_ips, 0)
+      const urls = new Set(windowRows.flatMap((r) => r.urls)).size
+      if (urls !== truth.urls) notes.push(`memory run ${i}: ${urls} URLs in the window rows, ${truth.urls} in the file`)
+      errs.push(Math.abs(estimate - truth.ips) / truth.ips)
+    }
+    const refRss = truth.rssMb
+    row({
+      figure: `7. memory: ${fmt(truth.ips)} distinct IPs, ${fmt(truth.urls)} URLs, one window`,
+      value: `RSS ${median(rss)} MB; unique_ips error ${(median(errs) * 100).toFixed(2)} %`,
+      reference: `RSS ${refRss} MB (exact Sets of IPs and URLs)`, ratio: ratio(median(rss), refRss),
+      target: "RSS ≤ 250 MB; error ≤ 2 %", pass: verdict(median(rss) <= 250 && Math.max(...errs) <= 0.02),
+      runs: `RSS ${rss.join(" / ")} MB; error ${errs.map((e) => (e * 100).toFixed(2) + " %").join(" / ")}`
+    })
+  },
+
+  async 8() {
+    // A bench TCP server feeds the analyzer; per sample, 100 errors of a fresh status, a pause,
+    // then the 101st; latency = write of the 101st line → the alert's part file appearing in alerts/.
+    const out = path.join(WORK, "latency")
+    const alertsDir = path.join(out, "output/alerts")
+    let socket
+    const connected = new Promise((resolve) => {
+      const server = net.createServer({ noDelay: true }, (s) => {
+        server.close()
+        socket = s
+        resolve()
+      }).listen(0, "127.0.0.1", () => startAnalyzer(server.address().port))
+    })
+    let an
+    const startAnalyzer = (port) => {
+      an = run([MAIN, "analyze", "--port", String(port), "--host", "127.0.0.1", "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"])
+      an.stdout.resume()
+    }
+    await connected
+    await sleep(500)
+    fs.mkdirSync(alertsDir, { recursive: true })
+    const timestamp = new Date().toISOString()
+    const line = (status, i) =>
+      `{"timestamp":"${timestamp}","ip":"10.0.${i >> 8}.${i & 255}","method":"GET","url":"/resource/${i % 7}","status":${status}}\n`
+    const latencies = []
+    for (let k = 0; k < Math.min(LATENCY_SAMPLES, 190); k++) {
+      const status = 400 + k
+      socket.write(Array.from({ length: 100 }, (_, i) => line(status, i)).join(""))
+      await sleep(150)
+      const seen = new Promise((resolve) => {
+        const watcher = fs.watch(alertsDir, (_event, name) => {
+          if (name && name.startsWith("part-") && name.endsWith(".jsonl")) {
+            const at = now()
+            watcher.close()
+            resolve(at)
+          }
+        })
+      })
+      const t0 = now()
+      socket.write(line(status, 100))
+      const at = await Promise.race([seen, sleep(5000).then(() => NaN)])
+      latencies.push(at - t0)
+    }
+    socket.end()
+    an.kill("SIGTERM")
+    await an.exited
+    const alerts = fs.readdirSync(alertsDir).flatMap((f) => fs.readFileSync(path.join(alertsDir, f), "utf8").split("\n").filter(Boolean))
+    if (alerts.length !== latencies.length) notes.push(`alert latency: ${alerts.length} alerts for ${latencies.length} samples`)
+    const p99 = percentile(latencies, 99)
+    row({
+      figure: `8. alert latency, local (${latencies.length} alerts)`,
+      value: `p50 ${median(latencies).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
+      reference: "—", ratio: "—", target: "≤ 50 ms p99", pass: verdict(p99 <= 50),
+      runs: `max ${Math.max(...latencies).toFixed(1)} ms`
+    })
+  }
+}
+
+const replayFigure = async (format, figure, refMode, compareTarget) => {
+  const file = path.join(WORK, `replay.${format}`)
+  if (!fs.existsSync(file)) {
+    const gen = run([MAIN, "generate", "--rate", "0", "--count", String(LINES), "--seed", `replay-${format}`, "--format", format, "--urls", "100"], {
+      stdio: ["ignore", fs.openSync(file, "w"), "pipe"]
+    })
+    await gen.exited
+  }
+  const m = await alternate(
+    async (i) => {
+      const out = path.join(WORK, `replay-${format}-${i}`)
+      const an = run([MAIN, "analyze", "--input", file, "--format", format, "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"])
+      an.stdout.resume()
+      if ((await an.exited) !== 0) throw new Error(`analyzer failed: ${an.stderrText()}`)
+      const s = analyzerSummary(an.stderrText())
+      if (s.lines !== LINES + (format === "csv" ? 1 : 0)) throw new Error(`analyzer read ${s.lines} lines`)
+      return s.lines / s.seconds
+    },
+    async () => {
+      const r = await refResult(run([REF, refMode, file]))
+      return r.lines / r.seconds
+    }
+  )
+  const ok = m.p >= 1.5e6 && (!compareTarget || m.p >= m.r)
+  row({
+    figure,
+    value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (${format === "json" ? "JSON.parse every line" : "split every line"})`,
+    ratio: ratio(m.p, m.r), target: compareTarget ? "≥ 1,500,000 lines/s and ≥ 1.0× reference" : "≥ 1,500,000 lines/s",
+    pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
+  })
+}
+
+const kafkaUnavailable = async () => {
+  if (!fs.existsSync(path.join(ROOT, "dist/transport/Kafka.js"))) return "dist/transport/Kafka.js is missing (src/transport/Kafka.ts not built)"
+  const [host, port] = BROKERS.split(",")[0].split(":")
+  const reachable = await new Promise((resolve) => {
+    const s = net.connect({ host, port: Number(port) }, () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.on("error", () => resolve(false))
+    s.setTimeout(2000, () => {
+      s.destroy()
+      resolve(false)
+    })
+  })
+  return reachable ? undefined : `no Kafka broker at ${BROKERS} (start one with \`bash scripts/kafka.sh up\` and set KAFKA_BROKERS)`
+}
+
+/** Production alert latency: kafkajs producer → http-logs → analyzer → alerts topic → kafkajs consumer. */
+const kafkaLatency = async (env) => {
+  const { Kafka, logLevel } = await import("kafkajs")
+  const stamp = Date.now()
+  const [topic, alertsTopic] = [`bench-lat-${stamp}`, `bench-lat-alerts-${stamp}`]
+  const kafka = new Kafka({ clientId: "bench", brokers: BROKERS.split(","), logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }, { topic: alertsTopic, numPartitions: 1 }] })
+  await admin.disconnect()
+  const producer = kafka.producer()
+  await producer.connect()
+  const consumer = kafka.consumer({ groupId: `bench-lat-${stamp}`, maxWaitTimeInMs: 10 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [alertsTopic], fromBeginning: true })
+  let onAlert = () => undefined
+  await consumer.run({ eachMessage: async ({ message }) => onAlert(JSON.parse(message.value.toString())) })
+  const out = path.join(WORK, "kafka-latency")
+  const an = run([
+    MAIN, "analyze", "--mode", "production", "--topic", topic, "--alerts-topic", alertsTopic, "--partitions", "1",
+    "--group-id", `bench-lat-an-${stamp}`, "--trigger", "1h",
+    "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+  ], { env })
+  an.stdout.resume()
+  const timestamp = new Date().toISOString()
+  const line = (status, i) => `{"timestamp":"${timestamp}","ip":"10.1.${i >> 8}.${i & 255}","method":"GET","url":"/r","status":${status}}`
+  // Warm up: wait until the analyzer has joined and consumes.
+  await producer.send({ topic, messages: [{ value: line(599, 0) }] })
+  await waitFor(an, /analysing/, 60_000)
+  await sleep(8000)
+  const latencies = []
+  const samplesWanted = Math.min(20, LATENCY_SAMPLES)
+  for (let k = 0; k < samplesWanted; k++) {
+    const status = 500 + k
+    await producer.send({ topic, messages: Array.from({ length: 100 }, (_, i) => ({ value: line(status, i) })) })
+    await sleep(300)
+    const got = new Promise((resolve) => {
+      onAlert = (alert) => {
+        if (alert.status === status) resolve(now())
+      }
+    })
+    const t0 = now()
+    await producer.send({ topic, messages: [{ value: line(status, 100) }] })
+    latencies.push((await Promise.race([got, sleep(10_000).then(() => NaN)])) - t0)
+  }
+  an.kill("SIGTERM")
+  await an.exited
+  await consumer.disconnect()
+  await producer.disconnect()
+  const valid = latencies.filter(Number.isFinite)
+  const p99 = valid.length === latencies.length ? percentile(valid, 99) : Infinity
+  row({
+    figure: `8b. alert latency, production (Kafka, ${latencies.length} alerts)`,
+    value: `p50 ${median(valid).toFixed(1)} ms, p99 ${Number.isFinite(p99) ? p99.toFixed(1) + " ms" : "(alerts missing)"}`,
+    reference: "—", ratio: "—", target: "≤ 250 ms p99", pass: verdict(p99 <= 250),
+    runs: `${latencies.length - valid.length} missing; max ${Math.max(...valid).toFixed(1)} ms`
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const cleanup = () => {
+  for (const c of children) c.kill("SIGKILL")
+}
+process.on("exit", cleanup)
+process.on("SIGINT", () => process.exit(130))
+
+if (!fs.existsSync(MAIN)) {
+  console.error(`bench: ${MAIN} is missing; run npm run build`)
+  process.exit(1)
+}
+const cpu = os.cpus()[0]?.model ?? "unknown"
+const loadBefore = os.loadavg()
+const started = now()
+log(`node ${process.version}, ${os.cpus().length} × ${cpu}, load ${loadBefore.map((l) => l.toFixed(2)).join(" ")}; work dir ${WORK}`)
+for (const key of Object.keys(figures)) {
+  if (ONLY && !ONLY.has(Number(key))) continue
+  log(`figure ${key}…`)
+  try {
+    await figures[key]()
+  } catch (error) {
+    row({ figure: `${key}. (failed)`, value: `not measured: ${String(error.message ?? error).split("\n")[0].slice(0, 300)}`, reference: "—", ratio: "—", target: "", pass: "ERROR", runs: "" })
+  }
+}
+const loadAfter = os.loadavg()
+const minutes = ((now() - started) / 60_000).toFixed(1)
+
+const header = ["figure", "loglens (median)", "plain-Node reference (median)", "ratio", "target", "result"]
+const table = [header, header.map(() => "---"), ...rows.map((r) => [r.figure, r.value, r.reference, r.ratio, r.target, r.pass])]
+const markdown = table.map((cells) => `| ${cells.join(" | ")} |`).join("\n")
+console.log(markdown)
+const md = `# loglens benchmark results
+
+- Date: ${new Date().toISOString()}
+- Node.js: ${process.version}
+- CPU: ${os.cpus().length} × ${cpu} (${os.arch()}, ${os.platform()} ${os.release()})
+- Load average (1, 5, 15 min) before: ${loadBefore.map((l) => l.toFixed(2)).join(", ")}; after: ${loadAfter.map((l) => l.toFixed(2)).join(", ")}
+- Runs per figure: ${RUNS} (median shown); lines per throughput run: ${fmt(LINES)}; duration ${minutes} min
+- Command: \`npm run bench\`
+
+${markdown}
+
+## Individual runs
+
+${rows.map((r) => `- ${r.figure}: ${r.runs || "—"}`).join("\n")}
+${notes.length ? `\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n` : ""}
+See bench/README.md for what each figure and reference measures.
+`
+// A partial run (BENCH_ONLY) prints its table but leaves bench/RESULTS.md alone.
+if (!ONLY) fs.writeFileSync(path.join(ROOT, "bench/RESULTS.md"), md)
+log(`done in ${minutes} min${ONLY ? " (partial run: bench/RESULTS.md not written)" : "; bench/RESULTS.md written"}`)
+fs.rmSync(WORK, { recursive: true, force: true })

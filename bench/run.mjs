@@ -77,10 +77,10 @@ const refResult = async (child) => {
   return JSON.parse(m[1])
 }
 const analyzerSummary = (text) => {
-  const m = /read ([\d,]+) lines in ([\d.]+) s \(([\d,]+) lines\/s\), peak RSS (\d+) MB/.exec(text)
+  const m = /read ([\d,]+) lines in ([\d.]+) s \(([\d,]+) lines\/s\), CPU ([\d.]+) s, peak RSS (\d+) MB/.exec(text)
   if (!m) throw new Error(`no analyzer summary in: ${text.slice(-2000)}`)
   const n = (s) => Number(s.replaceAll(",", ""))
-  return { lines: n(m[1]), seconds: Number(m[2]), rate: n(m[3]), rssMb: Number(m[4]) }
+  return { lines: n(m[1]), seconds: Number(m[2]), rate: n(m[3]), cpuSeconds: Number(m[4]), rssMb: Number(m[5]) }
 }
 
 /** Counts newlines of a readable from its first byte to its end. */
@@ -505,6 +505,7 @@ const cleanup = () => {
 }
 process.on("exit", cleanup)
 process.on("SIGINT", () => process.exit(130))
+process.on("SIGTERM", () => process.exit(143))
 
 if (!fs.existsSync(MAIN)) {
   console.error(`bench: ${MAIN} is missing; run npm run build`)

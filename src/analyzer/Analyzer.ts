@@ -42,7 +42,7 @@ export class CheckpointMismatch extends Schema.TaggedError<CheckpointMismatch>()
 }) {}
 
 /** Largest output an epoch buffers before it is written regardless of the commit interval. */
-const MAX_EPOCH_RECORDS = 200_000
+const MAX_EPOCH_RECORDS = 25_000
 const TICK = "tick" as const
 
 export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerConfig) {

@@ -333,6 +333,9 @@ export interface RetryOptions {
   readonly maxDelay?: Duration.Input
 }
 
+/** Failed attempts (about 0.75 s of backoff) before a notice is printed. */
+const QUIET_ATTEMPTS = 3
+
 const backoffMs = (attempt: number, maxMs: number): number => Math.min(maxMs, 250 * 2 ** Math.min(attempt, 10))
 
 /**
@@ -348,6 +351,7 @@ export const retryKafka = <A, E>(
   Effect.gen(function*() {
     const maxMs = Duration.toMillis(options.maxDelay ?? "5 seconds")
     let failures = 0
+    let noticed = false
     let since = 0
     while (true) {
       const result = yield* Effect.tryPromise({ try: attempt, catch: (e) => e }).pipe(
@@ -355,7 +359,7 @@ export const retryKafka = <A, E>(
         Effect.catch((error) => Effect.succeed({ ok: false as const, error }))
       )
       if (result.ok) {
-        if (failures > 0) {
+        if (noticed) {
           const secs = Math.round((Date.now() - since) / 1000)
           resetKafkaNotice(`retry:${options.key}`)
           kafkaNotice(`recovered:${options.key}`, `Kafka: ${options.what} succeeded after ${secs}s of retries`, true)
@@ -369,11 +373,16 @@ export const retryKafka = <A, E>(
       if (failures === 0) since = Date.now()
       const delay = backoffMs(failures, maxMs)
       failures++
-      kafkaNotice(
-        `retry:${options.key}`,
-        `${describeKafkaError(error)} while ${options.what}; retrying in ${(delay / 1000).toFixed(delay < 1000 ? 1 : 0)}s ` +
-          `(backoff up to ${Math.round(maxMs / 1000)}s)`
-      )
+      // A blip (leader election right after topic creation, a coordinator moving) stays silent;
+      // an outage gets one line, repeated at most once a minute.
+      if (failures >= QUIET_ATTEMPTS) {
+        noticed = true
+        kafkaNotice(
+          `retry:${options.key}`,
+          `${describeKafkaError(error)} while ${options.what}; retrying in ${(delay / 1000).toFixed(delay < 1000 ? 1 : 0)}s ` +
+            `(backoff up to ${Math.round(maxMs / 1000)}s)`
+        )
+      }
       if (options.onFailure) yield* options.onFailure(error, failures)
       yield* Effect.sleep(Duration.millis(delay))
     }

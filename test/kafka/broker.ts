@@ -1,7 +1,7 @@
 /**
  * A real Kafka broker for the integration tests: `KAFKA_BROKERS` when set,
  * otherwise the project's own single-node broker (`bash scripts/kafka.sh up`,
- * once per test process, serialized across processes with flock). Never
+ * once per test process, serialized across processes with `flock -o`). Never
  * skips: if no broker can be had, the tests fail and say what to install.
  */
 import { execFile } from "node:child_process"
@@ -41,6 +41,9 @@ const run = (cmd: string, args: Array<string>, timeoutMs: number) =>
     })
   })
 
+/** Serializes `kafka.sh up` between test processes (vitest forks). */
+const LOCK_FILE = "/tmp/loglens-kafka-up.v2.lock"
+
 const start = async (): Promise<Array<string>> => {
   const fromEnv = process.env["KAFKA_BROKERS"]?.trim()
   if (fromEnv) {
@@ -53,7 +56,8 @@ const start = async (): Promise<Array<string>> => {
   }
   const port = process.env["KAFKA_PORT"] ?? "9092"
   const local = [`127.0.0.1:${port}`]
-  const up = await run("flock", ["/tmp/loglens-kafka-up.lock", "bash", "scripts/kafka.sh", "up"], 600_000)
+  // -o: the broker that `up` leaves running must not inherit (and so hold) the lock.
+  const up = await run("flock", ["-o", "-w", "600", LOCK_FILE, "bash", "scripts/kafka.sh", "up"], 600_000)
   if (up.code === 0 && (await answers(local)) === undefined) return local
   // Something else may already serve the port (e.g. the Compose broker).
   if ((await answers(local)) === undefined) return local

@@ -10,7 +10,7 @@
  * after an idle or final flush; an error for a closed window is late.
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import { isErrorStatus, RecordDecoder, truncate, type LineFormat, type LogRecord } from "./LogRecord.ts"
+import { isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
 import { windowStartOf, WindowCell, type WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
@@ -101,7 +101,10 @@ export class Analysis {
       let line = lines[i]!
       if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1)
       // Checked after dropping the \r, so that the blank line of CRLF input ("\r") is skipped too.
-      if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim().length === 0)) continue
+      // Blank means what `trim` removes, Unicode spaces (U+00A0, U+FEFF, ...) included: the first
+      // character test only spares `trim` for lines that start with a printable ASCII character.
+      const first = line.charCodeAt(0)
+      if (line.length === 0 || ((first <= 32 || first >= 160) && line.trim().length === 0)) continue
       counters.lines++
       const verdict = decoder.decode(line)
       if (verdict !== "valid") {
@@ -122,7 +125,7 @@ export class Analysis {
       if (!isErrorStatus(status)) continue
       counters.errors++
       const record = decoder.record()
-      out.errors.push(errorLine(record))
+      out.errors.push(decoder.errorLine(record))
       const startMs = windowStartOf(eventTimeMs, windowMs)
       if (startMs + windowMs <= closedBelow) {
         counters.late++
@@ -227,7 +230,3 @@ export class Analysis {
     out.rejected.push({ line: truncate(line, REJECTED_LINE_PREVIEW), reason })
   }
 }
-
-/** The `errors/` line: the record's five fields, in order. */
-export const errorLine = (record: LogRecord): string =>
-  JSON.stringify({ timestamp: record.timestamp, ip: record.ip, method: record.method, url: record.url, status: record.status })

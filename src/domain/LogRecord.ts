@@ -87,6 +87,26 @@ export class RecordDecoder {
     }
   }
 
+  /**
+   * The `errors/` line for `record` (from `record()` of the last valid line):
+   * its five fields, in order. Strings taken by a JSON fast path hold no quote,
+   * backslash or control character, so they need no escaping and the line is
+   * built directly; CSV fields and the Schema path's strings go through
+   * `JSON.stringify`.
+   */
+  errorLine(record: LogRecord): string {
+    if (this.decoded !== undefined || this.format === "csv") {
+      return JSON.stringify({
+        timestamp: record.timestamp,
+        ip: record.ip,
+        method: record.method,
+        url: record.url,
+        status: record.status
+      })
+    }
+    return `{"timestamp":"${record.timestamp}","ip":"${record.ip}","method":"${record.method}","url":"${record.url}","status":${record.status}}`
+  }
+
   // -- fast paths: return false to defer to the Schema ----------------------
 
   /**

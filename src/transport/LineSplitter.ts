@@ -112,7 +112,7 @@ export class LineSplitter {
         const newline = buffer.indexOf(NEWLINE, start)
         const end = newline < 0 ? buffer.length : newline
         if (end - start > this.maxLineBytes) {
-          rejected.push(tooLong(buffer.toString("latin1", start, start + REJECTED_LINE_PREVIEW), end - start, this.maxLineBytes))
+          rejected.push(tooLong(buffer.toString("latin1", start, Math.min(end, start + REJECTED_LINE_PREVIEW)), end - start, this.maxLineBytes))
         } else {
           lines.push(buffer.toString("latin1", start, end))
         }

@@ -11,8 +11,10 @@ import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
 import type { LineBatch, SourcePosition } from "./LineSource.ts"
 
 const NEWLINE = 10
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
-const lenientUtf8 = new TextDecoder("utf-8")
+// `ignoreBOM`: a U+FEFF is data, kept wherever it is. By default a decoder drops one at the start of
+// what it decodes, which is the start of a line or of a run of lines depending on chunk boundaries.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true })
 
 export class LineSplitter {
   /** Bytes of all complete lines emitted so far, newlines included. */

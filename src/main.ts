@@ -32,6 +32,7 @@ import { CheckpointStore } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
+import { resetConsumerGroup } from "./transport/KafkaClient.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
 export class OptionError extends Schema.TaggedError<OptionError>()("OptionError", {
@@ -165,7 +166,7 @@ const analyze = Command.make(
     output: Flag.String("output").pipe(Flag.withDescription("Output folder. (default: ./output)"), Flag.withDefault("./output")),
     checkpoint: Flag.String("checkpoint").pipe(Flag.withDescription("Checkpoint folder. (default: ./checkpoint)"), Flag.withDefault("./checkpoint")),
     clean: Flag.Boolean("clean").pipe(
-      Flag.withDescription("Empty the output and checkpoint folders before starting."),
+      Flag.withDescription("Start over: empty the output and checkpoint folders (production: also reset the consumer group offsets)."),
       Flag.withDefault(false)
     ),
     maxLineBytes: Flag.Int("max-line-bytes").pipe(
@@ -209,7 +210,12 @@ const analyze = Command.make(
       !(flags.mode === "production" && input !== undefined),
       "--input replays a file in local mode; leave out --mode production to use it"
     )
-    if (flags.clean) yield* clean(flags.output, flags.checkpoint)
+    if (flags.clean) {
+      yield* clean(flags.output, flags.checkpoint)
+      if (flags.mode === "production") {
+        yield* resetConsumerGroup(kafkaSettingsFromEnv(yield* brokersFrom(flags.kafkaBroker)), flags.groupId)
+      }
+    }
 
     const sinks = Layer.mergeAll(
       ErrorStore.layerFile(path.join(flags.output, "errors")),

@@ -456,3 +456,37 @@ export const ensureTopics = (
       return counts
     }).pipe(Effect.ensuring(quietly(() => admin.disconnect())))
   })
+
+/**
+ * `analyze --clean` in production mode: forgets the consumer group's
+ * committed offsets (and the epoch markers of the alert transactions), so the
+ * fresh checkpoint and the group agree and the analysis starts over from
+ * `--starting-offsets`. A group with running members cannot be reset.
+ */
+export const resetConsumerGroup = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
+  Effect.gen(function*() {
+    yield* checkKafkaSettings(settings)
+    const admin = makeKafka(settings, {}, "admin").admin()
+    const mkError = (message: string, cause: unknown) => new KafkaError({ message, cause })
+    yield* retryKafka(() => admin.connect(), { what: "connecting to Kafka", key: "admin-connect" }, mkError)
+    yield* Effect.tryPromise({
+      try: async () => {
+        try {
+          await admin.deleteGroups([groupId])
+        } catch (e) {
+          const codes = errorChain(e).map((c) => c?.type)
+          const groups: Array<any> = (e as any)?.groups ?? []
+          const groupCodes = groups.map((g) => g?.error?.type ?? g?.errorCode)
+          if ([...codes, ...groupCodes].some((c) => c === "GROUP_ID_NOT_FOUND")) return
+          if ([...codes, ...groupCodes].some((c) => c === "NON_EMPTY_GROUP")) {
+            throw new KafkaError({
+              message: `--clean cannot reset consumer group "${groupId}": another analyzer in that group is running. ` +
+                `Stop it first, or use another --group-id.`
+            })
+          }
+          throw e
+        }
+      },
+      catch: (e) => e instanceof KafkaError ? e : mkError(`--clean could not reset consumer group "${groupId}": ${describeKafkaError(e)}`, e)
+    }).pipe(Effect.ensuring(quietly(() => admin.disconnect())))
+  })

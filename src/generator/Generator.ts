@@ -54,5 +54,9 @@ export const generatedLines = (config: GeneratorConfig): Stream.Stream<string> =
 
 export const runGenerator = Effect.fn("runGenerator")(function*(config: GeneratorConfig) {
   const sink = yield* LineSink
-  yield* generatedLines(config).pipe(Stream.runForEachArray(sink.write))
+  yield* generatedLines(config).pipe(
+    Stream.runForEachArray(sink.write),
+    // `generate | head -5`: the reader has what it wanted, which ends the run like the end of --count.
+    Effect.catchIf((error) => error.readerGone === true, () => Effect.void)
+  )
 })

@@ -12,7 +12,7 @@ import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describeIoError } from "../sinks/PartFolder.ts"
-import { framedLines } from "./LineSplitter.ts"
+import { framedLines, linesPayload } from "./LineSplitter.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
 import { LineSource, SourceError } from "./LineSource.ts"
 
@@ -44,19 +44,38 @@ export const FileLineSource = {
 }
 
 export const StdoutLineSink = {
-  layer: Layer.succeed(LineSink, {
-    description: "stdout",
-    write: (lines) =>
-      Effect.callback<void, SinkError>((resume) => {
-        // Appending is cheaper than `join` on the generator's (concatenated) lines.
-        let payload = ""
-        for (let i = 0; i < lines.length; i++) payload += lines[i] + "\n"
-        process.stdout.write(payload, (error) => {
-          if (error == null) return resume(Effect.void)
-          // EPIPE: the reader went away (`| head`), which ends the generator cleanly.
-          resume(Effect.fail(new SinkError({ message: `stdout closed: ${error.message}`, cause: error })))
+  layer: Layer.sync(LineSink, () => {
+    // EPIPE and friends arrive as 'error' events; remember the first and fail the next write with it.
+    let broken: Error | undefined
+    process.stdout.on("error", (error) => void (broken ??= error))
+    const fail = (error: Error) =>
+      Effect.fail(
+        new SinkError({
+          message: `cannot write to stdout: ${error.message}`,
+          readerGone: (error as NodeJS.ErrnoException).code === "EPIPE",
+          cause: error
         })
-      })
+      )
+    return LineSink.of({
+      description: "stdout",
+      write: (lines) =>
+        Effect.suspend(() => {
+          if (broken !== undefined) return fail(broken)
+          // Below the high-water mark the next batch is generated while this one is written.
+          if (process.stdout.write(linesPayload(lines))) return Effect.void
+          return Effect.callback<void, SinkError>((resume) => {
+            const onDrain = () => {
+              process.stdout.off("error", onError)
+              resume(Effect.void)
+            }
+            const onError = (error: Error) => {
+              process.stdout.off("drain", onDrain)
+              resume(fail(error))
+            }
+            process.stdout.once("drain", onDrain)
+            process.stdout.once("error", onError)
+          })
+        })
+    })
   })
 }
-

@@ -9,6 +9,8 @@ import * as Schema from "effect/Schema"
 
 export class SinkError extends Schema.TaggedError<SinkError>()("SinkError", {
   message: Schema.String,
+  /** The reader went away on purpose (`generate | head`): the end of the run, not a failure. */
+  readerGone: Schema.optional(Schema.Boolean),
   cause: Schema.optional(Schema.Defect())
 }) {}
 

@@ -214,3 +214,10 @@ export const framedLines = <E, R>(
 
 /** Appended after the last chunk of a byte stream that ended cleanly. */
 const END_OF_INPUT = new Uint8Array(0)
+
+/** Lines joined into one newline-terminated payload; appending beats `join` on concatenated lines. */
+export const linesPayload = (lines: ReadonlyArray<string>): string => {
+  let payload = ""
+  for (let i = 0; i < lines.length; i++) payload += lines[i] + "\n"
+  return payload
+}

@@ -18,7 +18,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as net from "node:net"
-import { framedLines } from "./LineSplitter.ts"
+import { framedLines, linesPayload } from "./LineSplitter.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
 import { LineSource, SourceError } from "./LineSource.ts"
 
@@ -68,6 +68,8 @@ const socketProblem = (cause: unknown): string => {
   }
 }
 
+const HIGH_WATER = 4 * 1024 * 1024
+
 export const TcpLineSink = {
   /** Serves lines on `host:port`; `onListening` learns the bound port (useful with port 0). */
   layer: (options: { readonly host: string; readonly port: number; readonly onListening?: (port: number) => void }) =>
@@ -106,6 +108,8 @@ export const TcpLineSink = {
             resume(Effect.void)
           }
         })
+        // Keep up to HIGH_WATER bytes queued per client, so the next batch is generated while
+        // the kernel sends this one; beyond that, wait for the slowest client to drain.
         const sendToAll = (payload: string) =>
           Effect.callback<void>((resume) => {
             let waiting = 0
@@ -113,7 +117,8 @@ export const TcpLineSink = {
               if (--waiting === 0) resume(Effect.void)
             }
             for (const socket of clients) {
-              if (!socket.write(payload)) {
+              socket.write(payload)
+              if (socket.writableLength > HIGH_WATER) {
                 waiting++
                 const done = () => {
                   socket.off("drain", done)
@@ -130,7 +135,7 @@ export const TcpLineSink = {
           description: `tcp://${options.host}:${port}`,
           write: (lines) =>
             Effect.suspend(() => {
-              const payload = lines.join("\n") + "\n"
+              const payload = linesPayload(lines)
               return clients.size === 0 ? Effect.andThen(waitForClient, sendToAll(payload)) : sendToAll(payload)
             })
         })

@@ -256,8 +256,9 @@ export class RecordDecoder {
     let value: unknown
     try {
       value = JSON.parse(line)
-    } catch {
-      return this.reject("not valid JSON")
+    } catch (error) {
+      // JSON.parse says where it stopped ("Unexpected end of JSON input"), which helps find the culprit.
+      return this.reject(`not valid JSON: ${(error as Error).message}`)
     }
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       return this.reject(`expected a JSON object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`)

@@ -36,7 +36,12 @@ export const FileLineSource = {
             new SourceError({ message: `cannot read ${options.file}: ${describeIoError(cause)}`, cause }),
           closeOnDone: !fromStdin
         })
-        return framedLines(bytes, options.maxLineBytes, (consumed) => fromStdin ? {} : { bytes: startByte + consumed })
+        return framedLines(
+          bytes,
+          options.maxLineBytes,
+          (consumed) => fromStdin ? {} : { bytes: startByte + consumed },
+          { skipLeadingBom: startByte === 0 }
+        )
       },
       commit: () => Effect.void
     })

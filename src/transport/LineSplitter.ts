@@ -25,11 +25,20 @@ export class LineSplitter {
   private overflowPreview: string | undefined = undefined
   private overflowBytes = 0
 
-  constructor(readonly maxLineBytes: number) {}
+  /** `skipLeadingBom`: the bytes are a whole file from its first byte, which may open with a byte-order mark. */
+  constructor(readonly maxLineBytes: number, private skipLeadingBom = false) {}
 
   /** Splits one chunk; lines and rejections are appended to the given arrays. */
   push(chunk: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
     let start = 0
+    // A byte-order mark opening the input (files saved by Windows tools) is not part of the first line.
+    if (this.skipLeadingBom) {
+      this.skipLeadingBom = false
+      if (startsWithBom(chunk)) {
+        start = 3
+        this.consumedBytes = 3
+      }
+    }
     for (;;) {
       const newline = chunk.indexOf(NEWLINE, start)
       if (newline < 0) break
@@ -165,6 +174,9 @@ export class LineSplitter {
   }
 }
 
+const startsWithBom = (chunk: Uint8Array): boolean =>
+  chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf
+
 const tooLong = (preview: string, bytes: number, max: number): RejectedLine => ({
   line: preview.slice(0, REJECTED_LINE_PREVIEW),
   reason: `line is longer than --max-line-bytes (${max} bytes); it was ${bytes} bytes`
@@ -191,7 +203,8 @@ const concat = (parts: ReadonlyArray<Uint8Array>, length: number): Uint8Array =>
 export const framedLines = <E, R>(
   bytes: Stream.Stream<Uint8Array, E, R>,
   maxLineBytes: number,
-  positionOf: (consumedBytes: number) => SourcePosition
+  positionOf: (consumedBytes: number) => SourcePosition,
+  options: { readonly skipLeadingBom?: boolean } = {}
 ): Stream.Stream<LineBatch, E, R> => {
   const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<LineBatch> => {
     const lines: Array<string> = []
@@ -207,7 +220,7 @@ export const framedLines = <E, R>(
   // must not be emitted (nor counted in the position a resume would start from).
   return Stream.mapAccumArray(
     Stream.concat(bytes, Stream.succeed(END_OF_INPUT)),
-    () => new LineSplitter(maxLineBytes),
+    () => new LineSplitter(maxLineBytes, options.skipLeadingBom),
     (splitter, chunks) => [splitter, cut(splitter, chunks)] as const
   )
 }

@@ -49,6 +49,20 @@ describe("analyze --input (replay)", () => {
     })
   }
 
+  it("skips the byte-order mark that opens a file saved by Windows tools", async () => {
+    const dir = tempDir("bom")
+    const input = path.join(dir, "bom.csv")
+    fs.writeFileSync(input, "\ufefftimestamp,ip,method,url,status\r\n2025-05-30T18:52:40Z,10.0.0.1,GET,/resource/1,404\r\n")
+    const result = await run([
+      "analyze", "--input", input, "--format", "csv", "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")
+    ])
+    expect(result.code, result.stderr).toBe(0)
+    expect(readParts(path.join(dir, "out/rejected"))).toEqual([])
+    expect(readParts(path.join(dir, "out/errors"))).toEqual([
+      { timestamp: "2025-05-30T18:52:40Z", ip: "10.0.0.1", method: "GET", url: "/resource/1", status: 404 }
+    ])
+  })
+
   it("reads stdin with --input -", async () => {
     const dir = tempDir("stdin")
     const child = start(

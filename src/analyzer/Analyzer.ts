@@ -85,7 +85,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     yield* errors.discardAfter(epoch)
     yield* windows.discardAfter(epoch)
     yield* rejected.discardAfter(epoch)
-    analysis.restore(checkpoint.analysis, yield* Clock.currentTimeMillis)
+    analysis.restore(checkpoint.analysis)
     yield* alerts.recover(epoch, checkpoint.alerts, checkpoint.position)
     yield* Console.error(
       `loglens: resuming from checkpoint epoch ${epoch} (${analysis.openWindowCount} open windows, ` +
@@ -141,6 +141,8 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     const now = yield* Clock.currentTimeMillis
     for (const event of events) {
       if (event === TICK) continue
+      analysis.sourceReady(now)
+      if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, out)
       analysis.ingest(event.lines, now, out)
       position = event.position

@@ -69,6 +69,9 @@ export class Analysis {
   private maxEventTimeMs = -Infinity
   private closedThroughMs = -Infinity
   private lastValidAtMs = -Infinity
+  // After a restore the idle clock waits for the source: a restarted Kafka consumer
+  // can take half a minute to get its partitions back, and that is not idle input.
+  private idleClockPaused = false
   // Open cells by window start, then by status.
   private readonly open = new Map<number, Map<number, WindowCell>>()
   // Cells touched since the last console report, closed or not.
@@ -137,7 +140,10 @@ export class Analysis {
       if (crossesThreshold(cell, threshold)) out.alerts.push(makeAlert(cell, nowMs))
     }
     this.maxEventTimeMs = maxEventTimeMs
-    if (counters.valid > countedBefore) this.lastValidAtMs = nowMs
+    if (counters.valid > countedBefore) {
+      this.lastValidAtMs = nowMs
+      this.idleClockPaused = false
+    }
     this.closeThrough(closedBelow, out)
   }
 
@@ -149,9 +155,18 @@ export class Analysis {
     }
   }
 
+  /** The source is connected and reading (again): after a restore, idle time counts from here. */
+  sourceReady(nowMs: number): void {
+    if (!this.idleClockPaused) return
+    this.idleClockPaused = false
+    this.lastValidAtMs = nowMs
+  }
+
   /** Closes every open window when no valid record arrived for the idle timeout. Returns whether it did. */
   closeIfIdle(nowMs: number, out: AnalysisOutput): boolean {
-    if (this.open.size === 0 || nowMs - this.lastValidAtMs < this.settings.idleTimeoutMs) return false
+    if (this.idleClockPaused || this.open.size === 0 || nowMs - this.lastValidAtMs < this.settings.idleTimeoutMs) {
+      return false
+    }
     this.closeAll(out)
     return true
   }
@@ -181,8 +196,8 @@ export class Analysis {
     }
   }
 
-  /** Restores a snapshot taken with the same settings; idle time counts from `nowMs`. */
-  restore(snapshot: AnalysisSnapshot, nowMs: number): void {
+  /** Restores a snapshot taken with the same settings; the idle clock waits for `sourceReady` or a valid record. */
+  restore(snapshot: AnalysisSnapshot): void {
     this.maxEventTimeMs = snapshot.maxEventTimeMs ?? -Infinity
     this.closedThroughMs = snapshot.closedThroughMs ?? -Infinity
     Object.assign(this.counters, snapshot.counters)
@@ -191,7 +206,7 @@ export class Analysis {
       const cell = WindowCell.fromJSON(json)
       this.cellFor(cell.startMs, cell.status, cell)
     }
-    this.lastValidAtMs = nowMs
+    this.idleClockPaused = true
   }
 
   private cellFor(startMs: number, status: number, restored?: WindowCell): WindowCell {

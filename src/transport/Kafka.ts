@@ -378,6 +378,8 @@ export const KafkaLineSource = {
                 const offset = position.get(partition)
                 if (offset !== undefined) consumer.seek({ topic, partition, offset: String(offset) })
               }
+              // Tell the analyzer the source is live again (an empty batch; dropped if the queue is full of data).
+              Queue.offerUnsafe(queue, { lines: [], rejected: [], position: positionSnapshot(position) })
             })
             onOutOfRange = (t, p) => {
               if (t === topic) position.delete(p)

@@ -17,6 +17,11 @@ import type { RejectedLine } from "../domain/Analysis.ts"
  */
 export type SourcePosition = { readonly [key: string]: number }
 
+/**
+ * A batch may be empty: a live source emits one when it is connected and
+ * reading again (Kafka: partitions assigned), so that the analyzer counts
+ * idle time from then on rather than from its own restart.
+ */
 export interface LineBatch {
   /** Whole lines without their `\n`, decoded as UTF-8. */
   readonly lines: ReadonlyArray<string>

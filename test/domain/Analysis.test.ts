@@ -486,7 +486,7 @@ describe("Analysis", () => {
       const beforeOut = ingest(before, [...first, ...small])
       const snapshot = JSON.parse(JSON.stringify(before.snapshot()))
       const after = new Analysis(settings)
-      after.restore(snapshot, NOW)
+      after.restore(snapshot)
       const afterOut = [ingest(after, second), closeAll(after)]
 
       assert.deepStrictEqual([beforeOut, ...afterOut], straightOut)
@@ -502,7 +502,7 @@ describe("Analysis", () => {
       const before = new Analysis(settings)
       assert.strictEqual(ingest(before, errorsOf(3, T0 + 1_000)).alerts.length, 1)
       const after = new Analysis(settings)
-      after.restore(JSON.parse(JSON.stringify(before.snapshot())), NOW)
+      after.restore(JSON.parse(JSON.stringify(before.snapshot())))
       assert.deepStrictEqual(ingest(after, errorsOf(3, T0 + 2_000)).alerts, [])
       assert.deepStrictEqual(closeAll(after).closed.map((r) => r.error_count), [6])
     })
@@ -511,7 +511,7 @@ describe("Analysis", () => {
       const before = new Analysis(SETTINGS)
       ingest(before, [line({ ms: T0 + 1_000, status: 404 }), line({ ms: T0 + 45_000, status: 200 })])
       const after = new Analysis(SETTINGS)
-      after.restore(JSON.parse(JSON.stringify(before.snapshot())), NOW)
+      after.restore(JSON.parse(JSON.stringify(before.snapshot())))
       assert.strictEqual(after.watermarkMs, T0 + 35_000)
       ingest(after, [line({ ms: T0 + 2_000, status: 404 })])
       assert.strictEqual(after.counters.late, 1)
@@ -519,7 +519,7 @@ describe("Analysis", () => {
 
     it("of a fresh analysis restores a fresh analysis", () => {
       const after = new Analysis(SETTINGS)
-      after.restore(JSON.parse(JSON.stringify(new Analysis(SETTINGS).snapshot())), NOW)
+      after.restore(JSON.parse(JSON.stringify(new Analysis(SETTINGS).snapshot())))
       assert.deepStrictEqual({ ...after.counters }, { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 })
       ingest(after, [line({ ms: T0 - 1_000_000, status: 404 })])
       assert.strictEqual(after.counters.late, 0)
@@ -731,7 +731,7 @@ describe("Analysis properties", () => {
         const head = runAnalysis(before, input.slice(0, split))
         const snapshot = JSON.parse(JSON.stringify(before.snapshot()))
         const after = new Analysis(settings)
-        after.restore(snapshot, input[split]?.nowMs ?? NOW)
+        after.restore(snapshot)
         const tail = runAnalysis(after, input.slice(split))
         const actual = {
           errors: [...head.errors, ...tail.errors],
@@ -745,5 +745,29 @@ describe("Analysis properties", () => {
       }),
       { numRuns: 300 }
     )
+  })
+})
+
+describe("Analysis idle clock after a restore", () => {
+  it("waits for the source to be ready: a consumer getting its partitions back is not idle input", () => {
+    const before = new Analysis(SETTINGS)
+    ingest(before, [line({ ms: T0 + 1_000, status: 404 })])
+    const after = new Analysis(SETTINGS)
+    after.restore(JSON.parse(JSON.stringify(before.snapshot())))
+    // Long after the restart, but the source has not delivered anything yet: windows stay open.
+    assert.isFalse(closeIfIdle(after, NOW + 10 * SETTINGS.idleTimeoutMs).didClose)
+    after.sourceReady(NOW + 10 * SETTINGS.idleTimeoutMs)
+    assert.isFalse(closeIfIdle(after, NOW + 11 * SETTINGS.idleTimeoutMs - 1).didClose)
+    assert.isTrue(closeIfIdle(after, NOW + 11 * SETTINGS.idleTimeoutMs).didClose)
+  })
+
+  it("starts counting at the first valid record after the restore as well", () => {
+    const before = new Analysis(SETTINGS)
+    ingest(before, [line({ ms: T0 + 1_000, status: 404 })])
+    const after = new Analysis(SETTINGS)
+    after.restore(JSON.parse(JSON.stringify(before.snapshot())))
+    ingest(after, [line({ ms: T0 + 2_000, status: 404 })], NOW + 5 * SETTINGS.idleTimeoutMs)
+    assert.isFalse(closeIfIdle(after, NOW + 6 * SETTINGS.idleTimeoutMs - 1).didClose)
+    assert.isTrue(closeIfIdle(after, NOW + 6 * SETTINGS.idleTimeoutMs).didClose)
   })
 })

@@ -41,8 +41,8 @@ export class CheckpointMismatch extends Schema.TaggedError<CheckpointMismatch>()
   message: Schema.String
 }) {}
 
-/** Largest output an epoch buffers before it is written regardless of the commit interval. */
-const MAX_EPOCH_RECORDS = 25_000
+/** Errors and rejections are handed to their stores in slices this big, so memory stays flat within an epoch. */
+const APPEND_BATCH = 4096
 const TICK = "tick" as const
 
 export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerConfig) {
@@ -98,13 +98,14 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   const commitEpoch = Effect.fnUntraced(function*(finished: boolean) {
     lastCommitAt = yield* Clock.currentTimeMillis
     if (!dirty && out.isEmpty && !finished) return
-    epoch++
+    const sealing = epoch + 1
     // The three stores are independent: their fsyncs overlap, which keeps alert latency low.
     yield* Effect.all([
-      errors.write(epoch, out.errors),
-      windows.write(epoch, out.closed.map((row) => JSON.stringify(row))),
-      rejected.write(epoch, out.rejected.map((r) => JSON.stringify(r)))
+      Effect.andThen(errors.append(sealing, out.errors), errors.seal(sealing)),
+      Effect.andThen(windows.append(sealing, out.closed.map((row) => JSON.stringify(row))), windows.seal(sealing)),
+      Effect.andThen(rejected.append(sealing, out.rejected.map((r) => JSON.stringify(r))), rejected.seal(sealing))
     ], { concurrency: "unbounded", discard: true })
+    epoch = sealing
     yield* checkpoints.save({
       version: CHECKPOINT_VERSION,
       settings,
@@ -149,11 +150,17 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       dirty = true
     }
     if (source.live) analysis.closeIfIdle(now, out)
-    if (
-      out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs ||
-      out.errors.length + out.rejected.length >= MAX_EPOCH_RECORDS
-    ) {
+    if (out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) {
       yield* commitEpoch(false)
+    } else {
+      if (out.errors.length >= APPEND_BATCH) {
+        yield* errors.append(epoch + 1, out.errors)
+        out.errors.length = 0
+      }
+      if (out.rejected.length >= APPEND_BATCH) {
+        yield* rejected.append(epoch + 1, out.rejected.map((r) => JSON.stringify(r)))
+        out.rejected.length = 0
+      }
     }
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
   })

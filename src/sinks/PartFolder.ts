@@ -1,11 +1,14 @@
 /**
- * A folder of numbered part files written atomically: temp file, fsync,
- * rename, fsync of the folder. Readers only ever see whole files, and a
- * crash leaves at worst a hidden temp file, which the next open removes.
+ * A folder of numbered part files written atomically: lines are appended to
+ * a hidden temp file while an epoch runs, and sealing the epoch fsyncs it,
+ * renames it into place and fsyncs the folder. Readers only ever see whole
+ * files, memory holds no more than one append, and a crash leaves at worst a
+ * hidden temp file, which the next open removes.
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { linesPayload } from "../transport/LineSplitter.ts"
 import { StoreError } from "./Stores.ts"
 
 const PART_PATTERN = /^part-(\d{12})\.jsonl$/
@@ -13,6 +16,11 @@ const PART_PATTERN = /^part-(\d{12})\.jsonl$/
 export const partName = (epoch: number): string => `part-${String(epoch).padStart(12, "0")}.jsonl`
 
 export interface PartFolder {
+  /** Adds lines to the epoch's part, still hidden. One epoch is open at a time. */
+  readonly append: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+  /** Makes the epoch's part durable and visible; an epoch with no lines has no part. */
+  readonly seal: (epoch: number) => Effect.Effect<void, StoreError>
+  /** `append` then `seal`. */
   readonly write: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
   readonly discardAfter: (epoch: number) => Effect.Effect<void, StoreError>
 }
@@ -78,18 +86,50 @@ export const PartFolder = {
         }
       },
       catch: storeError("prepare the folder", folder)
-    }).pipe(Effect.as<PartFolder>({
-      write: (epoch, lines) =>
-        lines.length === 0 ? Effect.void : writeFileAtomic(path.join(folder, partName(epoch)), lines.join("\n") + "\n"),
-      discardAfter: (epoch) =>
+    }).pipe(Effect.map(() => {
+      let open: { readonly epoch: number; readonly temp: string; readonly handle: fs.FileHandle } | undefined
+      const append = (epoch: number, lines: ReadonlyArray<string>) =>
+        lines.length === 0 ? Effect.void : Effect.tryPromise({
+          try: async () => {
+            if (open !== undefined && open.epoch !== epoch) throw new Error(`epoch ${open.epoch} was not sealed`)
+            if (open === undefined) {
+              const temp = path.join(folder, `.${partName(epoch)}.tmp`)
+              open = { epoch, temp, handle: await fs.open(temp, "w") }
+            }
+            await open.handle.writeFile(linesPayload(lines))
+          },
+          catch: storeError("write", path.join(folder, partName(epoch)))
+        })
+      const seal = (epoch: number) =>
         Effect.tryPromise({
           try: async () => {
-            for (const name of await fs.readdir(folder)) {
-              const match = PART_PATTERN.exec(name)
-              if (match !== null && Number(match[1]) > epoch) await fs.rm(path.join(folder, name), { force: true })
+            if (open === undefined || open.epoch !== epoch) return
+            const { handle, temp } = open
+            open = undefined
+            try {
+              await handle.sync()
+            } finally {
+              await handle.close()
             }
+            await fs.rename(temp, path.join(folder, partName(epoch)))
+            await syncFolder(folder)
           },
-          catch: storeError("clean up", folder)
+          catch: storeError("write", path.join(folder, partName(epoch)))
         })
+      return {
+        append,
+        seal,
+        write: (epoch, lines) => Effect.andThen(append(epoch, lines), seal(epoch)),
+        discardAfter: (epoch) =>
+          Effect.tryPromise({
+            try: async () => {
+              for (const name of await fs.readdir(folder)) {
+                const match = PART_PATTERN.exec(name)
+                if (match !== null && Number(match[1]) > epoch) await fs.rm(path.join(folder, name), { force: true })
+              }
+            },
+            catch: storeError("clean up", folder)
+          })
+      } satisfies PartFolder
     }))
 }

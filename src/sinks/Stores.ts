@@ -1,9 +1,10 @@
 /**
  * The analyzer's durable outputs. Each store writes one part file per epoch
- * (`part-<epoch>.jsonl`) by temp file, fsync and rename, so a reader never
- * sees a torn line and rewriting an epoch after a crash replaces, never
- * duplicates. `discardAfter(epoch)` removes parts that a crash left ahead
- * of the last checkpoint.
+ * (`part-<epoch>.jsonl`): lines are appended to a hidden temp file as they
+ * come, and `seal` fsyncs and renames it, so a reader never sees a torn line
+ * and rewriting an epoch after a crash replaces, never duplicates.
+ * `discardAfter(epoch)` removes parts that a crash left ahead of the last
+ * checkpoint.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -19,25 +20,44 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 export interface LineStore {
   /** Where it writes, for people. */
   readonly description: string
-  readonly write: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+  /** Adds lines to the epoch's part; nothing is visible before `seal`. */
+  readonly append: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+  /** Makes the epoch's lines durable and visible. */
+  readonly seal: (epoch: number) => Effect.Effect<void, StoreError>
   readonly discardAfter: (epoch: number) => Effect.Effect<void, StoreError>
 }
 
-/** In-memory store for tests: `parts` maps epoch to lines. */
-export const memoryStore = (parts: Map<number, ReadonlyArray<string>> = new Map()): LineStore => ({
-  description: "memory",
-  write: (epoch, lines) => Effect.sync(() => void parts.set(epoch, [...lines])),
-  discardAfter: (epoch) =>
-    Effect.sync(() => {
-      for (const key of parts.keys()) if (key > epoch) parts.delete(key)
-    })
-})
+/** In-memory store for tests: `parts` maps each sealed epoch to its lines. */
+export const memoryStore = (parts: Map<number, ReadonlyArray<string>> = new Map()): LineStore => {
+  const pending = new Map<number, Array<string>>()
+  return {
+    description: "memory",
+    append: (epoch, lines) =>
+      Effect.sync(() => {
+        const into = pending.get(epoch) ?? []
+        for (const line of lines) into.push(line)
+        pending.set(epoch, into)
+      }),
+    seal: (epoch) =>
+      Effect.sync(() => {
+        const lines = pending.get(epoch)
+        pending.delete(epoch)
+        if (lines !== undefined && lines.length > 0) parts.set(epoch, lines)
+      }),
+    discardAfter: (epoch) =>
+      Effect.sync(() => {
+        pending.clear()
+        for (const key of parts.keys()) if (key > epoch) parts.delete(key)
+      })
+  }
+}
 
 const fileStore = (folder: string): Effect.Effect<LineStore, StoreError> =>
   Effect.map(PartFolder.open(folder), (parts) => ({
     description: folder,
-    write: (epoch, lines) => parts.write(epoch, lines),
-    discardAfter: (epoch) => parts.discardAfter(epoch)
+    append: parts.append,
+    seal: parts.seal,
+    discardAfter: parts.discardAfter
   }))
 
 /** Every valid error record, one JSON object per line. */

@@ -4,7 +4,7 @@
  * windows and decide alerts. It has no I/O and no clock: the caller passes the
  * wall-clock time in, and collects what to write from `AnalysisOutput`.
  *
- * The rules are those of ARCHITECTURE.md. The watermark is the largest valid
+ * The rules are the design's (see the README). The watermark is the largest valid
  * event time read so far minus the allowed lateness. A window is closed once
  * its end is at or before `closedThroughMs`, which is the watermark, or more
  * after an idle or final flush; an error for a closed window is late.

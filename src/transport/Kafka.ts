@@ -27,7 +27,10 @@
  *   old producer and aborts its open transaction, so `read_committed` readers
  *   never see those alerts. At start-up the analyzer calls
  *   `recover(epoch, alerts, position)` with its last checkpoint: the
- *   publisher reads the group's committed offsets and, unless every partition
+ *   publisher first starts its transactional producer, which waits until a
+ *   transaction the dead process was committing is complete (until then its
+ *   offsets are invisible to kafkajs's OffsetFetch), then reads the group's
+ *   committed offsets and, unless every partition
  *   of `position` is committed at that offset by this epoch's transaction
  *   (offset ≥ position and metadata epoch ≥ epoch), publishes the epoch again.
  * - Crash after the commit: the offsets show the epoch as done; `recover`
@@ -654,7 +657,13 @@ export const KafkaAlertPublisher = {
               async () => {
                 const check = checkFirst || attempts > 0
                 attempts++
-                if (check && await isPublished(epoch, position)) return
+                if (check) {
+                  // Initialise the transactional producer first: InitProducerId waits until a dead
+                  // process's transaction is fully committed or aborted, and only then do the group's
+                  // offsets show its outcome (kafkajs's OffsetFetch cannot ask for stable offsets).
+                  await getProducer()
+                  if (await isPublished(epoch, position)) return
+                }
                 await runTransaction(epoch, alerts, position)
               },
               { what: `publishing epoch ${epoch} (${alerts.length} alerts) to ${topic}`, key: `alerts:${topic}` },

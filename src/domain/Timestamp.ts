@@ -22,11 +22,22 @@ export const parseEventTimeMs = (text: string, start = 0, end = text.length): nu
   const minute = digits2(text, start + 14)
   const second = digits2(text, start + 17)
   if (
-    year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+    year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
     second < 0 || second > 59 ||
     text.charCodeAt(start + 4) !== 45 || text.charCodeAt(start + 7) !== 45 || text.charCodeAt(start + 10) !== 84 ||
-    text.charCodeAt(start + 13) !== 58 || text.charCodeAt(start + 16) !== 58 || day > daysInMonth(year, month)
+    text.charCodeAt(start + 13) !== 58 || text.charCodeAt(start + 16) !== 58
   ) return undefined
+  // A log's lines mostly share their date: remember the last valid one and its day number.
+  const dateKey = (year * 16 + month) * 32 + day
+  let days: number
+  if (dateKey === lastDateKey) {
+    days = lastDays
+  } else {
+    if (day > daysInMonth(year, month)) return undefined
+    days = daysFromCivil(year, month, day)
+    lastDateKey = dateKey
+    lastDays = days
+  }
   let position = start + 19
   let millis = 0
   if (text.charCodeAt(position) === 46) {
@@ -56,9 +67,11 @@ export const parseEventTimeMs = (text: string, start = 0, end = text.length): nu
   } else {
     return undefined
   }
-  const days = daysFromCivil(year, month, day)
   return ((days * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 + second * 1000 + millis
 }
+
+let lastDateKey = -1
+let lastDays = 0
 
 /** `2025-05-30T18:52:30.000Z`: the one output format for instants. */
 export const formatInstant = (epochMs: number): string => new Date(epochMs).toISOString()

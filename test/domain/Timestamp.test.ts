@@ -214,3 +214,36 @@ describe("formatInstant", () => {
     assert.strictEqual(formatInstant(0), "1970-01-01T00:00:00.000Z")
   })
 })
+
+describe("parseEventTimeMs remembers the last date", () => {
+  it("never lets a remembered valid date vouch for an invalid one", () => {
+    // Each pair: a valid date, then an invalid one whose digits sit close to it.
+    const pairs: ReadonlyArray<readonly [string, string]> = [
+      ["2025-02-08T00:00:00Z", "2025-01-40T00:00:00Z"],
+      ["2025-02-28T10:00:00Z", "2025-02-29T10:00:00Z"],
+      ["2025-04-30T10:00:00Z", "2025-04-31T10:00:00Z"],
+      ["2025-03-01T10:00:00Z", "2025-02-33T10:00:00Z"]
+    ]
+    for (const [valid, invalid] of pairs) {
+      assert.isDefined(parseEventTimeMs(valid), valid)
+      assert.isUndefined(parseEventTimeMs(invalid), invalid)
+      assert.isDefined(parseEventTimeMs(valid), `${valid} again`)
+    }
+  })
+
+  it("gives the same instant for a date whether or not it was just seen", () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date(Date.UTC(1000, 0, 1)), max: new Date(Date.UTC(9999, 11, 31)), noInvalidDate: true }),
+        fc.date({ min: new Date(Date.UTC(1000, 0, 1)), max: new Date(Date.UTC(9999, 11, 31)), noInvalidDate: true }),
+        (a, b) => {
+          const text = (d: Date) => d.toISOString()
+          parseEventTimeMs(text(a))
+          assert.strictEqual(parseEventTimeMs(text(b)), b.getTime())
+          assert.strictEqual(parseEventTimeMs(text(b)), b.getTime())
+        }
+      ),
+      { numRuns: 2000 }
+    )
+  })
+})

@@ -210,11 +210,12 @@ const analyze = Command.make(
       !(flags.mode === "production" && input !== undefined),
       "--input replays a file in local mode; leave out --mode production to use it"
     )
+    const kafkaSettings = flags.mode === "production"
+      ? kafkaSettingsFromEnv(yield* brokersFrom(flags.kafkaBroker))
+      : undefined
     if (flags.clean) {
       yield* clean(flags.output, flags.checkpoint)
-      if (flags.mode === "production") {
-        yield* resetConsumerGroup(kafkaSettingsFromEnv(yield* brokersFrom(flags.kafkaBroker)), flags.groupId)
-      }
+      if (kafkaSettings !== undefined) yield* resetConsumerGroup(kafkaSettings, flags.groupId)
     }
 
     const sinks = Layer.mergeAll(
@@ -224,18 +225,22 @@ const analyze = Command.make(
       CheckpointStore.layerFile(flags.checkpoint)
     )
     let transport
-    if (flags.mode === "production") {
-      const settings = kafkaSettingsFromEnv(yield* brokersFrom(flags.kafkaBroker))
+    if (kafkaSettings !== undefined) {
       transport = Layer.mergeAll(
         KafkaLineSource.layer({
-          settings,
+          settings: kafkaSettings,
           topic: flags.topic,
           groupId: flags.groupId,
           startingOffsets: flags.startingOffsets,
           partitions: flags.partitions,
           maxLineBytes: flags.maxLineBytes
         }),
-        KafkaAlertPublisher.layer({ settings, topic: flags.alertsTopic, groupId: flags.groupId, sourceTopic: flags.topic })
+        KafkaAlertPublisher.layer({
+          settings: kafkaSettings,
+          topic: flags.alertsTopic,
+          groupId: flags.groupId,
+          sourceTopic: flags.topic
+        })
       )
     } else {
       transport = Layer.mergeAll(

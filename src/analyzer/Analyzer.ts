@@ -95,16 +95,24 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
 
   // -- one epoch: outputs, then checkpoint, then alerts and source ack ------
   let lastCommitAt = yield* Clock.currentTimeMillis
+  /** Hands buffered errors and rejections to their stores, where they wait, hidden, for the epoch's seal. */
+  const appendBuffered = Effect.fnUntraced(function*() {
+    yield* errors.append(epoch + 1, out.errors)
+    yield* rejected.append(epoch + 1, out.rejected.map((r) => JSON.stringify(r)))
+    out.errors.length = 0
+    out.rejected.length = 0
+  })
   const commitEpoch = Effect.fnUntraced(function*(finished: boolean) {
     lastCommitAt = yield* Clock.currentTimeMillis
     if (!dirty && out.isEmpty && !finished) return
     const sealing = epoch + 1
+    yield* appendBuffered()
+    yield* windows.append(sealing, out.closed.map((row) => JSON.stringify(row)))
     // The three stores are independent: their fsyncs overlap, which keeps alert latency low.
-    yield* Effect.all([
-      Effect.andThen(errors.append(sealing, out.errors), errors.seal(sealing)),
-      Effect.andThen(windows.append(sealing, out.closed.map((row) => JSON.stringify(row))), windows.seal(sealing)),
-      Effect.andThen(rejected.append(sealing, out.rejected.map((r) => JSON.stringify(r))), rejected.seal(sealing))
-    ], { concurrency: "unbounded", discard: true })
+    yield* Effect.all([errors.seal(sealing), windows.seal(sealing), rejected.seal(sealing)], {
+      concurrency: "unbounded",
+      discard: true
+    })
     epoch = sealing
     yield* checkpoints.save({
       version: CHECKPOINT_VERSION,
@@ -152,15 +160,8 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     if (source.live) analysis.closeIfIdle(now, out)
     if (out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) {
       yield* commitEpoch(false)
-    } else {
-      if (out.errors.length >= APPEND_BATCH) {
-        yield* errors.append(epoch + 1, out.errors)
-        out.errors.length = 0
-      }
-      if (out.rejected.length >= APPEND_BATCH) {
-        yield* rejected.append(epoch + 1, out.rejected.map((r) => JSON.stringify(r)))
-        out.rejected.length = 0
-      }
+    } else if (out.errors.length + out.rejected.length >= APPEND_BATCH) {
+      yield* appendBuffered()
     }
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
   })

@@ -22,13 +22,7 @@ export class HyperLogLog {
   private registers: Uint8Array | undefined = undefined
 
   add(value: string): void {
-    const hash = hashString(value)
-    if (this.sparse !== undefined) {
-      this.sparse.add(hash)
-      if (this.sparse.size > SPARSE_LIMIT) this.densify()
-    } else {
-      this.addHash(this.registers!, hash)
-    }
+    this.insert(hashString(value))
   }
 
   estimate(): number {
@@ -51,7 +45,7 @@ export class HyperLogLog {
 
   merge(other: HyperLogLog): void {
     if (other.sparse !== undefined) {
-      for (const hash of other.sparse) this.addHashAny(hash)
+      for (const hash of other.sparse) this.insert(hash)
       return
     }
     if (this.sparse !== undefined) this.densify()
@@ -68,7 +62,7 @@ export class HyperLogLog {
   static fromJSON(json: HyperLogLogJson): HyperLogLog {
     const hll = new HyperLogLog()
     if ("sparse" in json) {
-      for (const hash of json.sparse) hll.addHashAny(hash >>> 0)
+      for (const hash of json.sparse) hll.insert(hash >>> 0)
     } else {
       const bytes = Buffer.from(json.dense, "base64")
       if (bytes.length !== REGISTER_COUNT) throw new Error(`HyperLogLog registers must be ${REGISTER_COUNT} bytes, got ${bytes.length}`)
@@ -78,7 +72,7 @@ export class HyperLogLog {
     return hll
   }
 
-  private addHashAny(hash: number): void {
+  private insert(hash: number): void {
     if (this.sparse !== undefined) {
       this.sparse.add(hash)
       if (this.sparse.size > SPARSE_LIMIT) this.densify()

@@ -38,10 +38,13 @@ export const parseStatusDistribution = (text: string): Parsed<readonly [number, 
   return { ok: true, value: [values[0]!, values[1]!, values[2]!] }
 }
 
-/** `host:port[,host:port]`. */
+/** `host:port[,host:port]`, ports 1 to 65535. */
 export const parseBrokers = (text: string): Parsed<ReadonlyArray<string>> => {
   const brokers = text.split(",").map((b) => b.trim()).filter((b) => b.length > 0)
-  const bad = brokers.find((b) => !/^[^\s:]+:\d{1,5}$/.test(b))
+  const bad = brokers.find((b) => {
+    const match = /^([^\s]+):(\d{1,5})$/.exec(b)
+    return match === null || Number(match[2]) < 1 || Number(match[2]) > 65535
+  })
   if (brokers.length === 0 || bad !== undefined) {
     return { ok: false, message: `--kafka-broker expects host:port[,host:port], got "${text}"` }
   }

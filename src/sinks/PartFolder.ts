@@ -48,33 +48,41 @@ export const describeIoError = (cause: unknown): string => {
   }
 }
 
-/** Writes `content` to `file` atomically. */
-export const writeFileAtomic = (file: string, content: string): Effect.Effect<void, StoreError> =>
-  Effect.tryPromise({
-    try: async () => {
-      const dir = path.dirname(file)
-      const temp = path.join(dir, `.${path.basename(file)}.tmp`)
-      const handle = await fs.open(temp, "w")
-      try {
-        await handle.writeFile(content)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await fs.rename(temp, file)
-      await syncFolder(dir)
-    },
-    catch: storeError("write", file)
-  })
+/** The hidden temp file that becomes `file`. */
+const tempFor = (file: string): string => path.join(path.dirname(file), `.${path.basename(file)}.tmp`)
 
-const syncFolder = async (dir: string): Promise<void> => {
-  const handle = await fs.open(dir, "r")
+/** fsyncs and closes `temp`'s handle, renames it to `file` and fsyncs the folder: `file` appears whole or not at all. */
+const publishTemp = async (handle: fs.FileHandle, temp: string, file: string): Promise<void> => {
   try {
     await handle.sync()
   } finally {
     await handle.close()
   }
+  await fs.rename(temp, file)
+  const folder = await fs.open(path.dirname(file), "r")
+  try {
+    await folder.sync()
+  } finally {
+    await folder.close()
+  }
 }
+
+/** Writes `content` to `file` atomically. */
+export const writeFileAtomic = (file: string, content: string): Effect.Effect<void, StoreError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const temp = tempFor(file)
+      const handle = await fs.open(temp, "w")
+      try {
+        await handle.writeFile(content)
+      } catch (error) {
+        await handle.close()
+        throw error
+      }
+      await publishTemp(handle, temp, file)
+    },
+    catch: storeError("write", file)
+  })
 
 export const PartFolder = {
   open: (folder: string): Effect.Effect<PartFolder, StoreError> =>
@@ -93,7 +101,7 @@ export const PartFolder = {
           try: async () => {
             if (open !== undefined && open.epoch !== epoch) throw new Error(`epoch ${open.epoch} was not sealed`)
             if (open === undefined) {
-              const temp = path.join(folder, `.${partName(epoch)}.tmp`)
+              const temp = tempFor(path.join(folder, partName(epoch)))
               open = { epoch, temp, handle: await fs.open(temp, "w") }
             }
             await open.handle.writeFile(linesPayload(lines))
@@ -106,13 +114,7 @@ export const PartFolder = {
             if (open === undefined || open.epoch !== epoch) return
             const { handle, temp } = open
             open = undefined
-            try {
-              await handle.sync()
-            } finally {
-              await handle.close()
-            }
-            await fs.rename(temp, path.join(folder, partName(epoch)))
-            await syncFolder(folder)
+            await publishTemp(handle, temp, path.join(folder, partName(epoch)))
           },
           catch: storeError("write", path.join(folder, partName(epoch)))
         })

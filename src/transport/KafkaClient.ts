@@ -11,8 +11,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { Kafka, logLevel, type LogEntry, type SASLOptions } from "kafkajs"
+import { type Admin, Kafka, logLevel, type LogEntry, type SASLOptions } from "kafkajs"
 import type { ConnectionOptions } from "node:tls"
+import { parseBrokers } from "../domain/Options.ts"
 
 export class KafkaError extends Schema.TaggedError<KafkaError>()("KafkaError", {
   message: Schema.String,
@@ -47,17 +48,6 @@ export const describeKafkaSettings = (settings: KafkaSettings): string => {
   return settings.brokers.join(",") + (security.length > 0 ? ` (${security.join(", ")})` : "")
 }
 
-const parseBrokers = (raw: string): Array<string> | string => {
-  const brokers = raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
-  if (brokers.length === 0) return "no broker given"
-  for (const b of brokers) {
-    const m = /^(.+):(\d+)$/.exec(b)
-    const port = m ? Number(m[2]) : NaN
-    if (!m || !(port > 0 && port < 65536)) return `"${b}" is not host:port`
-  }
-  return brokers
-}
-
 const truthy = (v: string | undefined): boolean | undefined => {
   if (v === undefined || v === "") return undefined
   const s = v.trim().toLowerCase()
@@ -88,12 +78,10 @@ export const kafkaSettingsFromEnv = (
     : brokersFlag.join(",")
   const parsed = parseBrokers(rawBrokers)
   let brokers: ReadonlyArray<string> = ["localhost:9092"]
-  if (typeof parsed === "string") {
-    problems.push(
-      `invalid Kafka broker list "${rawBrokers}": ${parsed}; expected host:port[,host:port] (--kafka-broker or KAFKA_BROKERS)`
-    )
+  if (!parsed.ok) {
+    problems.push(`invalid Kafka broker list (--kafka-broker or KAFKA_BROKERS): ${parsed.message}`)
   } else {
-    brokers = parsed
+    brokers = parsed.value
   }
 
   let sasl: KafkaSettings["sasl"]
@@ -398,6 +386,20 @@ export const quietly = (f: () => Promise<unknown>, ms = 10_000): Effect.Effect<v
 // ---------------------------------------------------------------------------
 // Topics.
 
+const mkError = (message: string, cause: unknown) => new KafkaError({ message, cause })
+
+/** Runs `use` with a connected admin client (retrying the connection through outages), then disconnects. */
+const withAdmin = <A>(
+  settings: KafkaSettings,
+  use: (admin: Admin) => Effect.Effect<A, KafkaError>
+): Effect.Effect<A, KafkaError> =>
+  Effect.gen(function*() {
+    yield* checkKafkaSettings(settings)
+    const admin = makeKafka(settings, {}, "admin").admin()
+    yield* retryKafka(() => admin.connect(), { what: "connecting to Kafka", key: "admin-connect" }, mkError)
+    return yield* use(admin).pipe(Effect.ensuring(quietly(() => admin.disconnect())))
+  })
+
 /**
  * Creates the missing topics with `partitions` partitions (replication 3 when
  * the cluster has 3+ brokers, else 1). Existing topics are left as they are;
@@ -408,12 +410,8 @@ export const ensureTopics = (
   topics: ReadonlyArray<string>,
   partitions = 3
 ): Effect.Effect<ReadonlyMap<string, number>, KafkaError> =>
-  Effect.gen(function*() {
-    yield* checkKafkaSettings(settings)
-    const admin = makeKafka(settings, {}, "admin").admin()
-    const mkError = (message: string, cause: unknown) => new KafkaError({ message, cause })
-    yield* retryKafka(() => admin.connect(), { what: "connecting to Kafka", key: "admin-connect" }, mkError)
-    return yield* Effect.gen(function*() {
+  withAdmin(settings, (admin) =>
+    Effect.gen(function*() {
       const cluster = yield* retryKafka(
         () => admin.describeCluster(),
         { what: "describing the Kafka cluster", key: "admin-describe" },
@@ -454,8 +452,8 @@ export const ensureTopics = (
         counts.set(topic, offsets.length)
       }
       return counts
-    }).pipe(Effect.ensuring(quietly(() => admin.disconnect())))
-  })
+    })
+  )
 
 /**
  * `analyze --clean` in production mode: forgets the consumer group's
@@ -464,12 +462,8 @@ export const ensureTopics = (
  * `--starting-offsets`. A group with running members cannot be reset.
  */
 export const resetConsumerGroup = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
-  Effect.gen(function*() {
-    yield* checkKafkaSettings(settings)
-    const admin = makeKafka(settings, {}, "admin").admin()
-    const mkError = (message: string, cause: unknown) => new KafkaError({ message, cause })
-    yield* retryKafka(() => admin.connect(), { what: "connecting to Kafka", key: "admin-connect" }, mkError)
-    yield* Effect.tryPromise({
+  withAdmin(settings, (admin) =>
+    Effect.tryPromise({
       try: async () => {
         try {
           await admin.deleteGroups([groupId])
@@ -488,5 +482,5 @@ export const resetConsumerGroup = (settings: KafkaSettings, groupId: string): Ef
         }
       },
       catch: (e) => e instanceof KafkaError ? e : mkError(`--clean could not reset consumer group "${groupId}": ${describeKafkaError(e)}`, e)
-    }).pipe(Effect.ensuring(quietly(() => admin.disconnect())))
-  })
+    })
+  )

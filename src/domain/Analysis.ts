@@ -64,6 +64,8 @@ export interface AnalysisSnapshot {
 /** How much of a rejected line is kept in `rejected/`. */
 export const REJECTED_LINE_PREVIEW = 1024
 
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+
 export class Analysis {
   readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
   private maxEventTimeMs = -Infinity
@@ -72,6 +74,10 @@ export class Analysis {
   // After a restore the idle clock waits for the source: a restarted Kafka consumer
   // can take half a minute to get its partitions back, and that is not idle input.
   private idleClockPaused = false
+  // Set by `ingest` for its lines: the clock, the future limit, and where closed windows end.
+  private nowMs = 0
+  private futureLimitMs = 0
+  private closedBelow = -Infinity
   // Open cells by window start, then by status.
   private readonly open = new Map<number, Map<number, WindowCell>>()
   // Cells touched since the last console report, closed or not.
@@ -90,61 +96,90 @@ export class Analysis {
     return this.open.size
   }
 
-  /** Feeds whole lines (without their newline) read at wall-clock time `nowMs`. */
-  ingest(lines: ReadonlyArray<string>, nowMs: number, out: AnalysisOutput): void {
-    const { windowMs, threshold } = this.settings
-    const futureLimitMs = nowMs + this.settings.maxFutureMs
-    const decoder = this.decoder
-    const counters = this.counters
-    const watermarkMs = this.settings.watermarkMs
-    let maxEventTimeMs = this.maxEventTimeMs
-    let closedBelow = Math.max(this.closedThroughMs, maxEventTimeMs - watermarkMs)
-    const countedBefore = counters.valid
+  /**
+   * Feeds whole lines read at wall-clock time `nowMs`. A string is one line without its `\n`; a
+   * byte array is a run of valid UTF-8 lines separated by `\n` (see `LineBatch`).
+   */
+  ingest(lines: ReadonlyArray<string | Uint8Array>, nowMs: number, out: AnalysisOutput): void {
+    this.nowMs = nowMs
+    this.futureLimitMs = nowMs + this.settings.maxFutureMs
+    this.closedBelow = Math.max(this.closedThroughMs, this.maxEventTimeMs - this.settings.watermarkMs)
+    const countedBefore = this.counters.valid
     for (let i = 0; i < lines.length; i++) {
-      let line = lines[i]!
-      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1)
-      // Checked after dropping the \r, so that the blank line of CRLF input ("\r") is skipped too.
-      // Blank means what `trim` removes, Unicode spaces (U+00A0, U+FEFF, ...) included: the first
-      // character test only spares `trim` for lines that start with a printable ASCII character.
-      const first = line.charCodeAt(0)
-      if (line.length === 0 || ((first <= 32 || first >= 160) && line.trim().length === 0)) continue
-      counters.lines++
-      const verdict = decoder.decode(line)
-      if (verdict !== "valid") {
-        if (verdict === "rejected") this.rejectLine(line, decoder.reason, out)
-        continue
-      }
-      const eventTimeMs = decoder.eventTimeMs
-      if (eventTimeMs > futureLimitMs) {
-        this.rejectLine(line, "timestamp is too far in the future (more than --max-future ahead of the clock)", out)
-        continue
-      }
-      counters.valid++
-      if (eventTimeMs > maxEventTimeMs) {
-        maxEventTimeMs = eventTimeMs
-        if (maxEventTimeMs - watermarkMs > closedBelow) closedBelow = maxEventTimeMs - watermarkMs
-      }
-      const status = decoder.status
-      if (!isErrorStatus(status)) continue
-      counters.errors++
-      const record = decoder.record()
-      out.errors.push(decoder.errorLine(record))
-      const startMs = windowStartOf(eventTimeMs, windowMs)
-      if (startMs + windowMs <= closedBelow) {
-        counters.late++
-        continue
-      }
-      const cell = this.cellFor(startMs, status)
-      cell.add(record.ip, record.url)
-      this.updated.add(cell)
-      if (crossesThreshold(cell, threshold)) out.alerts.push(makeAlert(cell, nowMs))
+      const entry = lines[i]!
+      if (typeof entry === "string") this.ingestLine(entry, out)
+      else this.ingestRun(entry, out)
     }
-    this.maxEventTimeMs = maxEventTimeMs
-    if (counters.valid > countedBefore) {
+    if (this.counters.valid > countedBefore) {
       this.lastValidAtMs = nowMs
       this.idleClockPaused = false
     }
-    this.closeThrough(closedBelow, out)
+    this.closeThrough(this.closedBelow, out)
+  }
+
+  private ingestRun(bytes: Uint8Array, out: AnalysisOutput): void {
+    const decoder = this.decoder
+    let start = 0
+    for (;;) {
+      let end = decoder.decodeAt(bytes, start)
+      if (end >= 0) {
+        this.counters.lines++
+        this.keep(out)
+      } else {
+        // Not the generator's exact shape: the line as a string, through every check.
+        end = bytes.indexOf(10, start)
+        if (end < 0) end = bytes.length
+        this.ingestLine(utf8.decode(bytes.subarray(start, end)), out)
+      }
+      if (end >= bytes.length) return
+      start = end + 1
+    }
+  }
+
+  private ingestLine(line: string, out: AnalysisOutput): void {
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1)
+    // Checked after dropping the \r, so that the blank line of CRLF input ("\r") is skipped too.
+    // Blank means what `trim` removes, Unicode spaces (U+00A0, U+FEFF, ...) included: the first
+    // character test only spares `trim` for lines that start with a printable ASCII character.
+    const first = line.charCodeAt(0)
+    if (line.length === 0 || ((first <= 32 || first >= 160) && line.trim().length === 0)) return
+    this.counters.lines++
+    const verdict = this.decoder.decode(line)
+    if (verdict === "valid") this.keep(out, line)
+    else if (verdict === "rejected") this.rejectLine(line, this.decoder.reason, out)
+  }
+
+  /** The decoder's last line is valid: count it, move the watermark, keep it if it is an error. */
+  private keep(out: AnalysisOutput, line?: string): void {
+    const decoder = this.decoder
+    const counters = this.counters
+    const eventTimeMs = decoder.eventTimeMs
+    if (eventTimeMs > this.futureLimitMs) {
+      const reason = "timestamp is too far in the future (more than --max-future ahead of the clock)"
+      this.rejectLine(line ?? decoder.lineText(), reason, out)
+      return
+    }
+    counters.valid++
+    if (eventTimeMs > this.maxEventTimeMs) {
+      this.maxEventTimeMs = eventTimeMs
+      const watermarkMs = eventTimeMs - this.settings.watermarkMs
+      if (watermarkMs > this.closedBelow) this.closedBelow = watermarkMs
+    }
+    const status = decoder.status
+    if (!isErrorStatus(status)) return
+    counters.errors++
+    const record = decoder.record()
+    out.errors.push(decoder.errorLine(record))
+    const windowMs = this.settings.windowMs
+    const startMs = windowStartOf(eventTimeMs, windowMs)
+    if (startMs + windowMs <= this.closedBelow) {
+      counters.late++
+      return
+    }
+    const cell = this.cellFor(startMs, status)
+    cell.add(record.ip, record.url)
+    this.updated.add(cell)
+    if (crossesThreshold(cell, this.settings.threshold)) out.alerts.push(makeAlert(cell, this.nowMs))
   }
 
   /** Rejections found before decoding: lines too long, invalid UTF-8. */

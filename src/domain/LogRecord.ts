@@ -3,15 +3,17 @@
  *
  * `LogRecord` (a Schema) is the definition of a valid record. Decoding every
  * line through the generic Schema machinery is too slow for a million lines a
- * second, so `RecordDecoder` has a hand-written fast path for the common shape
- * of a line. Whenever the fast path meets anything unusual (escapes, extra
- * value kinds, duplicate keys, a failed check) it hands the line to the Schema,
- * so the Schema alone decides every doubtful case and writes every rejection
- * reason. The property tests check that both paths agree on every input.
+ * second, so `RecordDecoder` has two hand-written fast paths: one over bytes
+ * for the exact shape the generator writes (`decodeAt`), and one over strings
+ * for any simple JSON object. Whenever a fast path meets anything unusual
+ * (escapes, extra value kinds, duplicate keys, a failed check) it hands the
+ * line on, and in the end to the Schema, so the Schema alone decides every
+ * doubtful case and writes every rejection reason. The property tests check
+ * that all paths agree on every input.
  */
 import * as Schema from "effect/Schema"
 import * as Result from "effect/Result"
-import { parseEventTimeMs } from "./Timestamp.ts"
+import { InstantReader, parseEventTimeMs } from "./Timestamp.ts"
 
 export const Timestamp = Schema.String.check(
   Schema.makeFilter((text: string) => parseEventTimeMs(text) !== undefined, {
@@ -41,16 +43,23 @@ const decodeRecord = Schema.decodeUnknownResult(LogRecord)
 
 /**
  * Decodes one line at a time into its own mutable fields, so that the hot loop
- * allocates nothing for the 90 % of lines that are not errors. After
- * `decode(line)` returns `"valid"`, read `eventTimeMs` and `status`; call
- * `record()` only for the lines you keep. After `"rejected"`, read `reason`.
+ * allocates nothing for the 90 % of lines that are not errors. After a line
+ * is accepted (`decodeAt` returns its end, or `decode` returns `"valid"`), read
+ * `eventTimeMs` and `status`; call `record()` only for the lines you keep.
+ * After `"rejected"`, read `reason`.
  */
 export class RecordDecoder {
   eventTimeMs = 0
   status = 0
   reason = ""
-  private line = ""
-  // Either slice bounds into `line` (fast path) or decoded strings (slow path).
+  // The last line: a string, or the bytes [lineStart, lineEnd) of `bytes`, decoded on demand into `line`.
+  private line: string | undefined = ""
+  private fromBytes = false
+  private bytes: Uint8Array = EMPTY
+  private lineStart = 0
+  private lineEnd = 0
+  private nonAscii = false
+  // Field bounds, in `line` or in `bytes`, whichever the line came as; or the Schema's decoded record.
   private timestampStart = 0
   private timestampEnd = 0
   private ipStart = 0
@@ -60,33 +69,63 @@ export class RecordDecoder {
   private urlStart = 0
   private urlEnd = 0
   private decoded: LogRecord | undefined = undefined
-  // Set by `canonicalJson` and `fastCsv`: the ip, method and url bounds are found only if `record()` is called.
-  private boundsPending = false
+  private readonly instants = new InstantReader()
 
   constructor(readonly format: LineFormat) {}
 
-  /** `"skip"` for the CSV header line. Blank lines are the splitter's business. */
+  /**
+   * The fast path, over a run of UTF-8 lines separated by `\n`: decodes the line that starts at
+   * `start` if it has exactly the shape the generator writes (`{"timestamp":"…","ip":"…",…,"status":NNN}`,
+   * or five plain CSV fields) and is valid. Returns the index of the `\n` that ends it (or the run's
+   * length), or -1 when the line needs `decode`, which then decides. A `\r` before the end is not
+   * part of the line.
+   */
+  decodeAt(bytes: Uint8Array, start: number): number {
+    this.bytes = bytes
+    this.fromBytes = true
+    this.line = undefined
+    this.decoded = undefined
+    this.nonAscii = false
+    this.lineStart = start
+    return this.format === "json" ? this.canonicalJsonAt(bytes, start) : this.plainCsvAt(bytes, start)
+  }
+
+  /** One line as a string. `"skip"` for the CSV header line. Blank lines are the caller's business. */
   decode(line: string): "valid" | "rejected" | "skip" {
     this.line = line
+    this.fromBytes = false
     this.decoded = undefined
-    this.boundsPending = false
-    if (this.format === "json") {
-      return this.canonicalJson(line) || this.fastJson(line) ? "valid" : this.slowJson(line)
-    }
+    if (this.format === "json") return this.fastJson(line) ? "valid" : this.slowJson(line)
     if (line === CSV_HEADER) return "skip"
-    return this.fastCsv(line) ? "valid" : this.slowCsv(line)
+    return this.slowCsv(line)
+  }
+
+  /** The last line decoded, as a string (without a final `\r`). */
+  lineText(): string {
+    return this.line ??= utf8.decode(this.bytes.subarray(this.lineStart, this.lineEnd))
   }
 
   /** The record of the last valid line. */
   record(): LogRecord {
     if (this.decoded !== undefined) return this.decoded
-    const line = this.line
-    if (this.boundsPending) this.findPendingBounds(line)
+    const line = this.lineText()
+    if (this.fromBytes && this.nonAscii) {
+      // Byte offsets are not string offsets: decode each field on its own.
+      const field = (start: number, end: number) => utf8.decode(this.bytes.subarray(start, end))
+      return {
+        timestamp: field(this.timestampStart, this.timestampEnd),
+        ip: field(this.ipStart, this.ipEnd),
+        method: field(this.methodStart, this.methodEnd),
+        url: field(this.urlStart, this.urlEnd),
+        status: this.status
+      }
+    }
+    const offset = this.fromBytes ? this.lineStart : 0
     return {
-      timestamp: line.slice(this.timestampStart, this.timestampEnd),
-      ip: line.slice(this.ipStart, this.ipEnd),
-      method: line.slice(this.methodStart, this.methodEnd),
-      url: line.slice(this.urlStart, this.urlEnd),
+      timestamp: line.slice(this.timestampStart - offset, this.timestampEnd - offset),
+      ip: line.slice(this.ipStart - offset, this.ipEnd - offset),
+      method: line.slice(this.methodStart - offset, this.methodEnd - offset),
+      url: line.slice(this.urlStart - offset, this.urlEnd - offset),
       status: this.status
     }
   }
@@ -111,36 +150,91 @@ export class RecordDecoder {
     return `{"timestamp":"${record.timestamp}","ip":"${record.ip}","method":"${record.method}","url":"${record.url}","status":${record.status}}`
   }
 
-  // -- fast paths: return false to defer to the Schema ----------------------
+  // -- the byte fast path: return -1 to defer to `decode` ---------------------
 
-  /**
-   * The shape every generator writes, `{"timestamp":"…","ip":"…","method":"…","url":"…","status":NNN}`,
-   * recognised by one compiled regular expression (native code, no JavaScript loop per character).
-   * Only the timestamp and status are read for every line; the other fields' bounds are found in
-   * `record()`, which runs for errors only. Anything else goes to `fastJson`.
-   */
-  private canonicalJson(line: string): boolean {
-    if (!CANONICAL_JSON.test(line)) return false
-    this.timestampStart = KEY_TIMESTAMP.length
-    this.timestampEnd = line.indexOf("\"", KEY_TIMESTAMP.length)
-    const n = line.length
-    this.status = (line.charCodeAt(n - 4) - 48) * 100 + (line.charCodeAt(n - 3) - 48) * 10 + line.charCodeAt(n - 2) - 48
-    this.boundsPending = true
-    return this.checkFields(line)
+  private canonicalJsonAt(bytes: Uint8Array, start: number): number {
+    if (!literalAt(bytes, start, JSON_OPEN)) return -1
+    this.timestampStart = start + JSON_OPEN.length
+    let position = this.instants.read(bytes, this.timestampStart, bytes.length)
+    if (position < 0 || bytes[position] !== 34) return -1
+    this.timestampEnd = position
+    if (!literalAt(bytes, position, JSON_IP)) return -1
+    this.ipStart = position + JSON_IP.length
+    this.ipEnd = position = this.plainStringEnd(bytes, this.ipStart)
+    if (position < 0 || !literalAt(bytes, position, JSON_METHOD)) return -1
+    this.methodStart = position + JSON_METHOD.length
+    this.methodEnd = position = this.plainStringEnd(bytes, this.methodStart)
+    if (position < 0 || !literalAt(bytes, position, JSON_URL)) return -1
+    this.urlStart = position + JSON_URL.length
+    this.urlEnd = position = this.plainStringEnd(bytes, this.urlStart)
+    if (position < 0 || !literalAt(bytes, position, JSON_STATUS)) return -1
+    position += JSON_STATUS.length
+    if (position + 4 > bytes.length || bytes[position + 3] !== 125 /* } */) return -1
+    return this.statusAndEnd(bytes, position, position + 4)
   }
 
-  /** The ip, method and url bounds of a line `canonicalJson` or `fastCsv` accepted. */
-  private findPendingBounds(line: string): void {
-    this.boundsPending = false
-    const csv = this.format === "csv"
-    const end = csv ? "," : "\""
-    this.ipStart = this.timestampEnd + (csv ? 1 : KEY_IP.length)
-    this.ipEnd = line.indexOf(end, this.ipStart)
-    this.methodStart = this.ipEnd + (csv ? 1 : KEY_METHOD.length)
-    this.methodEnd = line.indexOf(end, this.methodStart)
-    this.urlStart = this.methodEnd + (csv ? 1 : KEY_URL.length)
-    this.urlEnd = line.indexOf(end, this.urlStart)
+  private plainCsvAt(bytes: Uint8Array, start: number): number {
+    this.timestampStart = start
+    let position = this.instants.read(bytes, start, bytes.length)
+    if (position < 0 || bytes[position] !== 44) return -1
+    this.timestampEnd = position
+    this.ipStart = position + 1
+    this.ipEnd = position = this.plainCsvFieldEnd(bytes, this.ipStart)
+    if (position < 0) return -1
+    this.methodStart = position + 1
+    this.methodEnd = position = this.plainCsvFieldEnd(bytes, this.methodStart)
+    if (position < 0) return -1
+    this.urlStart = position + 1
+    this.urlEnd = position = this.plainCsvFieldEnd(bytes, this.urlStart)
+    if (position < 0 || position + 4 > bytes.length) return -1
+    return this.statusAndEnd(bytes, position + 1, position + 4)
   }
+
+  /** A status of three digits from 100 to 599 at `at`, then the end of the line at `after`. */
+  private statusAndEnd(bytes: Uint8Array, at: number, after: number): number {
+    const hundreds = bytes[at]! - 48
+    const tens = bytes[at + 1]! - 48
+    const ones = bytes[at + 2]! - 48
+    if (hundreds < 1 || hundreds > 5 || tens < 0 || tens > 9 || ones < 0 || ones > 9) return -1
+    this.status = hundreds * 100 + tens * 10 + ones
+    this.eventTimeMs = this.instants.epochMs
+    const length = bytes.length
+    if (after === length || bytes[after] === 10) {
+      this.lineEnd = after
+      return after
+    }
+    if (bytes[after] === 13 && (after + 1 === length || bytes[after + 1] === 10)) {
+      this.lineEnd = after
+      return after + 1
+    }
+    return -1
+  }
+
+  /** Index of the quote closing a JSON string with no escape or control character, or -1. */
+  private plainStringEnd(bytes: Uint8Array, start: number): number {
+    const length = bytes.length
+    for (let i = start; i < length; i++) {
+      const c = bytes[i]!
+      if (c === 34) return i
+      if (c === 92 || c < 32) return -1
+      if (c >= 128) this.nonAscii = true
+    }
+    return -1
+  }
+
+  /** Index of the comma ending a CSV field with no quote, or -1 (the line ends first). */
+  private plainCsvFieldEnd(bytes: Uint8Array, start: number): number {
+    const length = bytes.length
+    for (let i = start; i < length; i++) {
+      const c = bytes[i]!
+      if (c === 44) return i
+      if (c === 34 || c === 10) return -1
+      if (c >= 128) this.nonAscii = true
+    }
+    return -1
+  }
+
+  // -- the string fast path: return false to defer to the Schema --------------
 
   private fastJson(line: string): boolean {
     const length = line.length
@@ -205,17 +299,6 @@ export class RecordDecoder {
     return this.checkFields(line)
   }
 
-  /** Five plain fields (no quotes) and a three-digit status, by one compiled regex; other lines go to the Schema. */
-  private fastCsv(line: string): boolean {
-    if (!PLAIN_CSV.test(line)) return false
-    this.timestampStart = 0
-    this.timestampEnd = line.indexOf(",")
-    const n = line.length
-    this.status = (line.charCodeAt(n - 3) - 48) * 100 + (line.charCodeAt(n - 2) - 48) * 10 + line.charCodeAt(n - 1) - 48
-    this.boundsPending = true
-    return this.checkFields(line)
-  }
-
   private checkFields(line: string): boolean {
     if (this.status < 100 || this.status > 599) return false
     const eventTimeMs = parseEventTimeMs(line, this.timestampStart, this.timestampEnd)
@@ -267,16 +350,22 @@ export class RecordDecoder {
   }
 }
 
-// No quote, backslash or control character inside the strings: nothing to unescape, nothing JSON forbids.
-const CANONICAL_JSON =
-  /^\{"timestamp":"[^"\\\x00-\x1f]*","ip":"[^"\\\x00-\x1f]*","method":"[^"\\\x00-\x1f]*","url":"[^"\\\x00-\x1f]*","status":[1-5]\d\d\}$/
+const EMPTY = new Uint8Array(0)
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0))
 
-const PLAIN_CSV = /^[^,"]*,[^,"]*,[^,"]*,[^,"]*,[1-5]\d\d$/
+// The fixed parts of the generator's JSON lines, around the values.
+const JSON_OPEN = ascii("{\"timestamp\":\"")
+const JSON_IP = ascii("\",\"ip\":\"")
+const JSON_METHOD = ascii("\",\"method\":\"")
+const JSON_URL = ascii("\",\"url\":\"")
+const JSON_STATUS = ascii("\",\"status\":")
 
-const KEY_TIMESTAMP = "{\"timestamp\":\""
-const KEY_IP = "\",\"ip\":\""
-const KEY_METHOD = "\",\"method\":\""
-const KEY_URL = "\",\"url\":\""
+const literalAt = (bytes: Uint8Array, at: number, literal: Uint8Array): boolean => {
+  if (at + literal.length > bytes.length) return false
+  for (let i = 0; i < literal.length; i++) if (bytes[at + i] !== literal[i]) return false
+  return true
+}
 
 const TIMESTAMP = 1
 const IP = 2

@@ -83,6 +83,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import { isUtf8 } from "node:buffer"
 import { Partitioners, type Admin, type Consumer, type Producer } from "kafkajs"
 import { type Alert, alertKey } from "../domain/Alert.ts"
 import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
@@ -270,14 +271,22 @@ const lenientUtf8 = new TextDecoder("utf-8")
 const previewOf = (bytes: Uint8Array): string =>
   lenientUtf8.decode(bytes.subarray(0, REJECTED_LINE_PREVIEW * 4)).slice(0, REJECTED_LINE_PREVIEW)
 
-/** Splits one Kafka message value into lines; refuses oversize and non-UTF-8 ones. */
+/**
+ * Splits one Kafka message value into lines; refuses oversize and non-UTF-8 ones. A value that is
+ * valid UTF-8, short enough and free of byte-order marks goes on as it is, a run of lines for the
+ * analyzer's byte path; others are decoded line by line, each losing a leading byte-order mark.
+ */
 export const decodeMessageValue = (
   value: Uint8Array,
   maxLineBytes: number,
   decoder: { decode(bytes: Uint8Array): string },
-  lines: Array<string>,
+  lines: Array<string | Uint8Array>,
   rejected: Array<RejectedLine>
 ): void => {
+  if (value.length <= maxLineBytes && value.indexOf(0xef) < 0 && isUtf8(value)) {
+    lines.push(value)
+    return
+  }
   const one = (bytes: Uint8Array) => {
     if (bytes.length > maxLineBytes) {
       rejected.push({
@@ -408,7 +417,7 @@ export const KafkaLineSource = {
                   eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
                     const partition = batch.partition
                     const expected = position.get(partition)
-                    const lines: Array<string> = []
+                    const lines: Array<string | Uint8Array> = []
                     const rejected: Array<RejectedLine> = []
                     let last = -1
                     for (const message of batch.messages) {

@@ -23,8 +23,12 @@ export type SourcePosition = { readonly [key: string]: number }
  * idle time from then on rather than from its own restart.
  */
 export interface LineBatch {
-  /** Whole lines without their `\n`, decoded as UTF-8. */
-  readonly lines: ReadonlyArray<string>
+  /**
+   * Whole lines. A string is one line without its `\n`. A byte array is a run of valid UTF-8
+   * lines separated by `\n` (the last one has none), none longer than the source's line limit:
+   * most input stays bytes, and the analyzer decodes only the lines it keeps.
+   */
+  readonly lines: ReadonlyArray<string | Uint8Array>
   /** Lines refused before decoding: too long, or not UTF-8. */
   readonly rejected: ReadonlyArray<RejectedLine>
   /** Position just after this batch. */

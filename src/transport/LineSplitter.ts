@@ -6,7 +6,7 @@
  * line emitted so far, which is a file source's resume position.
  */
 import * as Stream from "effect/Stream"
-import { isAscii } from "node:buffer"
+import { isUtf8 } from "node:buffer"
 import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
 import type { LineBatch, SourcePosition } from "./LineSource.ts"
 
@@ -28,8 +28,11 @@ export class LineSplitter {
   /** `skipLeadingBom`: the bytes are a whole file from its first byte, which may open with a byte-order mark. */
   constructor(readonly maxLineBytes: number, private skipLeadingBom = false) {}
 
-  /** Splits one chunk; lines and rejections are appended to the given arrays. */
-  push(chunk: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
+  /**
+   * Splits one chunk; lines and rejections are appended to the given arrays. Runs of whole lines
+   * are passed on as views of `chunk`, so the caller must not write into it afterwards.
+   */
+  push(chunk: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
     let start = 0
     // A byte-order mark opening the input (files saved by Windows tools) is not part of the first line.
     if (this.skipLeadingBom) {
@@ -69,7 +72,7 @@ export class LineSplitter {
   }
 
   /** End of input: a last line without a newline still counts. */
-  end(lines: Array<string>, rejected: Array<RejectedLine>): void {
+  end(lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
     if (this.overflowPreview !== undefined) {
       this.finishOverflow(0, 0, rejected)
     } else if (this.pendingBytes > 0) {
@@ -113,23 +116,11 @@ export class LineSplitter {
     this.overflowBytes = 0
   }
 
-  private emitRun(bytes: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
-    if (isAscii(bytes)) {
-      // ASCII is its own UTF-8, so each line is decoded on its own: a flat string, which the
-      // record decoder reads about twice as fast as a slice of one big decoded run.
-      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
-      let start = 0
-      for (;;) {
-        const newline = buffer.indexOf(NEWLINE, start)
-        const end = newline < 0 ? buffer.length : newline
-        if (end - start > this.maxLineBytes) {
-          rejected.push(tooLong(buffer.toString("latin1", start, Math.min(end, start + REJECTED_LINE_PREVIEW)), end - start, this.maxLineBytes))
-        } else {
-          lines.push(buffer.toString("latin1", start, end))
-        }
-        if (newline < 0) return
-        start = newline + 1
-      }
+  /** Whole lines, `\n`-separated: passed on as bytes when they are valid UTF-8 and short enough for no line to be too long. */
+  private emitRun(bytes: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
+    if (bytes.length <= this.maxLineBytes && isUtf8(bytes)) {
+      lines.push(bytes)
+      return
     }
     let text: string
     try {
@@ -158,7 +149,7 @@ export class LineSplitter {
     }
   }
 
-  private emitLine(bytes: Uint8Array, lines: Array<string>, rejected: Array<RejectedLine>): void {
+  private emitLine(bytes: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
     if (bytes.length > this.maxLineBytes) {
       rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(0, REJECTED_LINE_PREVIEW * 4)), bytes.length, this.maxLineBytes))
       return
@@ -207,7 +198,7 @@ export const framedLines = <E, R>(
   options: { readonly skipLeadingBom?: boolean } = {}
 ): Stream.Stream<LineBatch, E, R> => {
   const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<LineBatch> => {
-    const lines: Array<string> = []
+    const lines: Array<string | Uint8Array> = []
     const rejected: Array<RejectedLine> = []
     for (const chunk of chunks) {
       if (chunk === END_OF_INPUT) splitter.end(lines, rejected)

@@ -89,23 +89,60 @@ const expectedCsv = (line: string): Expected => {
 const expectedFor = (format: LineFormat, line: string): Expected =>
   format === "json" ? expectedJson(line) : expectedCsv(line)
 
-/** Decodes `line` and checks every observable of the decoder against `expected`. */
-const assertAgrees = (decoder: RecordDecoder, line: string, expected: Expected): void => {
+const encoder = new TextEncoder()
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+
+/** Which path decided each line: the byte path, the string fast path, the Schema, or a rejection. */
+interface PathCounts {
+  bytes: number
+  fast: number
+  slow: number
+  rejected: number
+}
+
+const assertValidAs = (decoder: RecordDecoder, expected: Expected & { verdict: "valid" }, label: string): void => {
+  assert.strictEqual(decoder.status, expected.record.status, label)
+  assert.strictEqual(decoder.eventTimeMs, expected.eventTimeMs, label)
+  const record = decoder.record()
+  assert.deepStrictEqual(
+    { timestamp: record.timestamp, ip: record.ip, method: record.method, url: record.url, status: record.status },
+    { ...expected.record },
+    label
+  )
+}
+
+/**
+ * Decodes `line` both ways and checks every observable of the decoder against `expected`: as bytes
+ * inside a run of lines (`decodeAt`, which may take the line or hand it on), then as a string.
+ */
+const assertAgrees = (decoder: RecordDecoder, line: string, expected: Expected, paths?: PathCounts): void => {
   const label = JSON.stringify(line)
+  // A run holds valid UTF-8 (no lone surrogates) and has no \r before a line end (the caller drops it).
+  if (!line.includes("\n") && !line.endsWith("\r") && utf8.decode(encoder.encode(line)) === line) {
+    const before = encoder.encode("x\n")
+    const body = encoder.encode(line)
+    const last = line.length % 2 === 0
+    const run = new Uint8Array([...before, ...body, ...(last ? [] : encoder.encode("\nnext"))])
+    const end = decoder.decodeAt(run, before.length)
+    if (end >= 0) {
+      assert.strictEqual(end, before.length + body.length, `${label}: where the byte path says the line ends`)
+      assert.strictEqual(expected.verdict, "valid", `${label} was taken by the byte path`)
+      if (expected.verdict === "valid") assertValidAs(decoder, expected, label)
+      if (paths !== undefined) paths.bytes++
+    }
+  }
   decoder.reason = ""
   const verdict = decoder.decode(line)
   assert.strictEqual(verdict, expected.verdict, `${label} (reason: ${decoder.reason})`)
   if (expected.verdict === "valid") {
-    assert.strictEqual(decoder.status, expected.record.status, label)
-    assert.strictEqual(decoder.eventTimeMs, expected.eventTimeMs, label)
-    const record = decoder.record()
-    assert.deepStrictEqual(
-      { timestamp: record.timestamp, ip: record.ip, method: record.method, url: record.url, status: record.status },
-      { ...expected.record },
-      label
-    )
+    assertValidAs(decoder, expected, label)
   } else if (expected.verdict === "rejected") {
     assert.isAbove(decoder.reason.length, 0, `no reason for ${label}`)
+  }
+  if (paths !== undefined) {
+    if (decoder.reason !== "") paths.rejected++
+    else if (decoder["decoded"] === undefined) paths.fast++
+    else paths.slow++
   }
 }
 
@@ -245,6 +282,11 @@ const nearValidJsonObject = fc.tuple(
   })
 )
 
+/** The five fields in the generator's order with no whitespace: the byte path's shape, values of any kind. */
+const canonicalJsonObject = fc.tuple(...FIELDS.map((field) => jsonValueText(field))).map((values) =>
+  `{${values.map((v, i) => `${JSON.stringify(FIELDS[i])}:${v}`).join(",")}}`
+)
+
 /** Small edits that turn a line into something slightly (or very) different. */
 const corrupt = (line: fc.Arbitrary<string>): fc.Arbitrary<string> =>
   fc.tuple(line, fc.nat(), fc.nat(), fc.oneof({ weight: 6, arbitrary: fc.constant("none") }, fc.constantFrom("truncate", "insert", "delete", "nul")), fc.constantFrom(",", "\"", "}", "{", "\\", "\u0000", ":", " ", "x", "]"))
@@ -284,6 +326,7 @@ export const jsonLine: fc.Arbitrary<string> = fc.oneof(
   },
   { weight: 2, arbitrary: objectText(fc.array(member, { maxLength: 7 })) },
   { weight: 24, arbitrary: corrupt(objectText(nearValidJsonObject)) },
+  { weight: 12, arbitrary: corrupt(canonicalJsonObject) },
   { weight: 1, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v)) }
 )
 
@@ -327,22 +370,10 @@ const csvLine: fc.Arbitrary<string> = fc.oneof(
 
 // -- properties ---------------------------------------------------------------
 
-interface PathCounts {
-  fast: number
-  slow: number
-  rejected: number
-}
-
-/** Which path decided the last line: the slow path leaves the Schema's decoded record behind. */
-const countPath = (decoder: RecordDecoder, paths: PathCounts): void => {
-  if (decoder.reason !== "") paths.rejected++
-  else if (decoder["decoded"] === undefined) paths.fast++
-  else paths.slow++
-}
-
 /** The agreement says little unless valid lines through both paths, and rejections, are all common. */
-const assertWellMixed = (paths: PathCounts, runs: number): void => {
-  assert.isAbove(paths.fast, runs / 25, JSON.stringify(paths))
+const assertWellMixed = (paths: PathCounts, runs: number, stringFastPath: boolean): void => {
+  assert.isAbove(paths.bytes, runs / 25, JSON.stringify(paths))
+  if (stringFastPath) assert.isAbove(paths.fast, runs / 25, JSON.stringify(paths))
   assert.isAbove(paths.slow, runs / 50, JSON.stringify(paths))
   assert.isAbove(paths.rejected, runs / 10, JSON.stringify(paths))
 }
@@ -351,30 +382,24 @@ const assertWellMixed = (paths: PathCounts, runs: number): void => {
 describe("RecordDecoder agrees with JSON.parse + the LogRecord Schema", () => {
   it("on JSON lines of every kind", () => {
     const decoder = new RecordDecoder("json")
-    const paths = { fast: 0, slow: 0, rejected: 0 }
+    const paths = { bytes: 0, fast: 0, slow: 0, rejected: 0 }
     const runs = 10_000
     fc.assert(
-      fc.property(jsonLine, (line) => {
-        assertAgrees(decoder, line, expectedJson(line))
-        countPath(decoder, paths)
-      }),
+      fc.property(jsonLine, (line) => assertAgrees(decoder, line, expectedJson(line), paths)),
       { numRuns: runs }
     )
-    assertWellMixed(paths, runs)
+    assertWellMixed(paths, runs, true)
   })
 
   it("on CSV lines of every kind", () => {
     const decoder = new RecordDecoder("csv")
-    const paths = { fast: 0, slow: 0, rejected: 0 }
+    const paths = { bytes: 0, fast: 0, slow: 0, rejected: 0 }
     const runs = 20_000
     fc.assert(
-      fc.property(csvLine, (line) => {
-        assertAgrees(decoder, line, expectedCsv(line))
-        countPath(decoder, paths)
-      }),
+      fc.property(csvLine, (line) => assertAgrees(decoder, line, expectedCsv(line), paths)),
       { numRuns: runs }
     )
-    assertWellMixed(paths, runs)
+    assertWellMixed(paths, runs, false)
   })
 
   // Records drawn from the Schema's own Arbitrary (with the timestamp made valid most of the time,

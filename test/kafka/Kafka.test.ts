@@ -21,6 +21,7 @@ import { setKafkaNoticeWriter } from "../../src/transport/KafkaClient.ts"
 import { LineSink } from "../../src/transport/LineSink.ts"
 import { type LineBatch, LineSource, type SourcePosition } from "../../src/transport/LineSource.ts"
 import { collect, plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
+import { textLines } from "../support/lines.ts"
 
 let brokers: Array<string> = []
 let settings: KafkaSettings
@@ -119,7 +120,7 @@ describe("KafkaLineSource", () => {
         yield* source.batches(from).pipe(Stream.runForEach((b) => Effect.sync(() => void batches.push(b))))
       })
     )
-    const lines = () => batches.flatMap((b) => b.lines)
+    const lines = () => batches.flatMap((b) => textLines(b.lines))
     const rejected = () => batches.flatMap((b) => b.rejected)
     const waitForLines = async (n: number, timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs

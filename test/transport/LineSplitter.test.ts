@@ -5,17 +5,18 @@ import fc from "fast-check"
 import type { RejectedLine } from "../../src/domain/Analysis.ts"
 import { SourceError } from "../../src/transport/LineSource.ts"
 import { framedLines, LineSplitter } from "../../src/transport/LineSplitter.ts"
+import { textLines } from "../support/lines.ts"
 
 const encoder = new TextEncoder()
 
 /** Feeds `chunks` then ends; returns what came out. */
 const split = (chunks: ReadonlyArray<Uint8Array>, maxLineBytes = 1 << 20, end = true) => {
   const splitter = new LineSplitter(maxLineBytes)
-  const lines: Array<string> = []
+  const lines: Array<string | Uint8Array> = []
   const rejected: Array<RejectedLine> = []
   for (const chunk of chunks) splitter.push(chunk, lines, rejected)
   if (end) splitter.end(lines, rejected)
-  return { lines, rejected, consumedBytes: splitter.consumedBytes, splitter }
+  return { lines: textLines(lines), rejected, consumedBytes: splitter.consumedBytes, splitter }
 }
 
 /** Cuts `bytes` at the given offsets (any order, duplicates allowed). */
@@ -114,19 +115,19 @@ describe("LineSplitter", () => {
 
   it("a last line without a newline is emitted at end(), not before", () => {
     const splitter = new LineSplitter(1024)
-    const lines: Array<string> = []
+    const lines: Array<string | Uint8Array> = []
     const rejected: Array<RejectedLine> = []
     splitter.push(encoder.encode("one\ntw"), lines, rejected)
     splitter.push(encoder.encode("o"), lines, rejected)
-    assert.deepStrictEqual(lines, ["one"])
+    assert.deepStrictEqual(textLines(lines), ["one"])
     splitter.end(lines, rejected)
-    assert.deepStrictEqual(lines, ["one", "two"])
+    assert.deepStrictEqual(textLines(lines), ["one", "two"])
     assert.strictEqual(splitter.consumedBytes, 7)
   })
 
   it("consumedBytes is the offset just after the last emitted line", () => {
     const splitter = new LineSplitter(1024)
-    const lines: Array<string> = []
+    const lines: Array<string | Uint8Array> = []
     const rejected: Array<RejectedLine> = []
     splitter.push(encoder.encode("aé\nbb\ncc"), lines, rejected)
     assert.strictEqual(splitter.consumedBytes, encoder.encode("aé\nbb\n").length)
@@ -134,7 +135,7 @@ describe("LineSplitter", () => {
     assert.strictEqual(splitter.consumedBytes, 7)
     splitter.push(encoder.encode("\n"), lines, rejected)
     assert.strictEqual(splitter.consumedBytes, 11)
-    assert.deepStrictEqual(lines, ["aé", "bb", "ccc"])
+    assert.deepStrictEqual(textLines(lines), ["aé", "bb", "ccc"])
   })
 
   it("a 50 MB line fed in 64 KB chunks is rejected with its size and not kept in memory", () => {
@@ -143,7 +144,7 @@ describe("LineSplitter", () => {
     const chunks = 800 // 50 MiB
     const total = chunk.length * chunks
     const splitter = new LineSplitter(max)
-    const lines: Array<string> = []
+    const lines: Array<string | Uint8Array> = []
     const rejected: Array<RejectedLine> = []
     // What is measured: growth of ArrayBuffer memory (where Uint8Array bytes live) while the line
     // streams in. The same 64 KB chunk is reused, so the test allocates nothing itself, and the
@@ -160,12 +161,12 @@ describe("LineSplitter", () => {
     // And directly: nothing of the line is pending once it is known to be too long.
     assert.strictEqual((splitter as unknown as { pendingBytes: number }).pendingBytes, 0)
     assert.strictEqual((splitter as unknown as { pending: Array<Uint8Array> }).pending.length, 0)
-    assert.deepStrictEqual(lines, [])
+    assert.deepStrictEqual(textLines(lines), [])
     assert.deepStrictEqual(rejected, [])
 
     const valid = "{\"timestamp\":\"2025-05-30T18:52:47.123Z\",\"ip\":\"1.2.3.4\",\"method\":\"GET\",\"url\":\"/resource/1\",\"status\":404}"
     splitter.push(encoder.encode(`\n${valid}\n`), lines, rejected)
-    assert.deepStrictEqual(lines, [valid])
+    assert.deepStrictEqual(textLines(lines), [valid])
     assert.strictEqual(rejected.length, 1)
     assert.include(rejected[0]!.reason, `it was ${total} bytes`)
     assert.isAtMost(rejected[0]!.line.length, 1025)
@@ -190,13 +191,13 @@ describe("framedLines", () => {
       const batches = yield* Stream.runCollect(
         framedLines(Stream.fromIterable(chunksOf("a\nbb\nccc", 3), { chunkSize: 1 }), 1024, (n) => ({ bytes: 100 + n }))
       )
-      assert.deepStrictEqual(batches.flatMap((b) => b.lines), ["a", "bb", "ccc"])
+      assert.deepStrictEqual(batches.flatMap((b) => textLines(b.lines)), ["a", "bb", "ccc"])
       assert.deepStrictEqual(batches.map((b) => b.position["bytes"]), [102, 105, 108])
     }))
 
   it.effect("does not emit a line cut short by a failure, nor count it in the position", () =>
     Effect.gen(function*() {
-      const seen: Array<{ lines: ReadonlyArray<string>; bytes: number | undefined }> = []
+      const seen: Array<{ lines: ReadonlyArray<string | Uint8Array>; bytes: number | undefined }> = []
       const error = yield* framedLines(
         Stream.concat(
           Stream.fromIterable(chunksOf("a\nbb\ncc", 4), { chunkSize: 1 }),
@@ -209,7 +210,7 @@ describe("framedLines", () => {
         Effect.flip
       )
       assert.strictEqual(error.message, "reset")
-      assert.deepStrictEqual(seen.flatMap((b) => b.lines), ["a", "bb"])
+      assert.deepStrictEqual(seen.flatMap((b) => textLines(b.lines)), ["a", "bb"])
       assert.strictEqual(seen[seen.length - 1]!.bytes, 5)
     }))
 })

@@ -109,6 +109,8 @@ const assertValidAs = (decoder: RecordDecoder, expected: Expected & { verdict: "
     { ...expected.record },
     label
   )
+  const { ip, method, status, timestamp, url } = expected.record
+  assert.strictEqual(decoder.errorLine(record), JSON.stringify({ timestamp, ip, method, url, status }), `${label}: its errors/ line`)
 }
 
 /**

@@ -284,7 +284,8 @@ export const decodeMessageValue = (
   rejected: Array<RejectedLine>
 ): void => {
   if (value.length <= maxLineBytes && value.indexOf(0xef) < 0 && isUtf8(value)) {
-    lines.push(value)
+    // A newline ends the line before it; it does not open an empty one.
+    lines.push(value.length > 0 && value[value.length - 1] === 10 ? value.subarray(0, value.length - 1) : value)
     return
   }
   const one = (bytes: Uint8Array) => {

@@ -197,6 +197,32 @@ describe("parseEventTimeMs", () => {
     assert.isBelow(valid, 19500)
   })
 
+  it("agrees with the reference on runs of instants that share their minute (the remembered prefix)", () => {
+    // A few minute prefixes, valid and not (one that fails only the calendar), each followed by
+    // tails that vary only in the seconds, fraction and zone: most reads reuse the last prefix.
+    const prefix = fc.constantFrom("2025-05-30T18:52", "2025-05-30T18:53", "2024-02-29T23:59", "2025-02-29T23:59", "2025-05-30T18:5x")
+    const tail = fc.tuple(
+      fc.constantFrom(":00", ":07", ":59", ":60", ":5", "-07", ":7a"),
+      fc.constantFrom("", ".1", ".123", ".123456", "."),
+      fc.constantFrom("Z", "+02:00", "-05:30", "+24:00", "", "z")
+    ).map((parts) => parts.join(""))
+    let valid = 0
+    fc.assert(
+      fc.property(fc.array(fc.tuple(prefix, fc.array(tail, { minLength: 1, maxLength: 5 })), { minLength: 1, maxLength: 6 }), (groups) => {
+        for (const [head, tails] of groups) {
+          for (const rest of tails) {
+            const text = head + rest
+            const expected = referenceEventTimeMs(text)
+            if (expected !== undefined) valid++
+            assert.strictEqual(parseEventTimeMs(text), expected, JSON.stringify(text))
+          }
+        }
+      }),
+      { numRuns: 2000 }
+    )
+    assert.isAbove(valid, 1000)
+  })
+
   it("never throws and agrees with the reference on arbitrary strings", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 40 }), (text) => {

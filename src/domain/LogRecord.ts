@@ -57,6 +57,8 @@ export class RecordDecoder {
   private fromBytes = false
   private bytes: Uint8Array = EMPTY
   private view: DataView<ArrayBufferLike> = new DataView(EMPTY.buffer)
+  // The same bytes as a Buffer, whose latin1 decoding is ASCII's fastest (twice TextDecoder's speed).
+  private buffer: Buffer = Buffer.alloc(0)
   private lineStart = 0
   private lineEnd = 0
   private nonAscii = false
@@ -87,6 +89,7 @@ export class RecordDecoder {
     if (bytes !== this.bytes) {
       this.bytes = bytes
       this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+      this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
     }
     this.fromBytes = true
     this.line = undefined
@@ -111,7 +114,9 @@ export class RecordDecoder {
 
   /** The last line decoded, as a string (without a final `\r`). */
   lineText(): string {
-    return this.line ??= utf8.decode(this.bytes.subarray(this.lineStart, this.lineEnd))
+    return this.line ??= this.nonAscii
+      ? utf8.decode(this.bytes.subarray(this.lineStart, this.lineEnd))
+      : this.buffer.toString("latin1", this.lineStart, this.lineEnd)
   }
 
   /** The record of the last valid line. */

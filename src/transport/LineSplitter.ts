@@ -48,16 +48,12 @@ export class LineSplitter {
       if (this.overflowPreview !== undefined) {
         this.finishOverflow(newline - start, 1, rejected)
       } else if (this.pendingBytes === 0) {
-        // The common case: a run of whole lines inside this chunk, decoded at once.
+        // The common case: a run of whole lines inside this chunk, passed on at once.
         const lastNewline = chunk.lastIndexOf(NEWLINE)
-        if (lastNewline - start + 1 <= this.maxLineBytes * 64) {
-          this.emitRun(chunk.subarray(start, lastNewline), lines, rejected)
-          this.consumedBytes += lastNewline - start + 1
-          start = lastNewline + 1
-          continue
-        }
-        this.emitLine(chunk.subarray(start, newline), lines, rejected)
-        this.consumedBytes += newline - start + 1
+        this.emitRun(chunk.subarray(start, lastNewline), lines, rejected)
+        this.consumedBytes += lastNewline - start + 1
+        start = lastNewline + 1
+        continue
       } else {
         this.pending.push(chunk.subarray(start, newline))
         const line = concat(this.pending, this.pendingBytes + newline - start)
@@ -116,16 +112,12 @@ export class LineSplitter {
     this.overflowBytes = 0
   }
 
-  /** Whole lines, `\n`-separated: passed on as bytes when they are valid UTF-8 and short enough for no line to be too long. */
+  /**
+   * Whole lines, `\n`-separated, passed on as bytes when they are valid UTF-8: in one piece when
+   * the run is too short to hold an over-long line, else in the stretches between such lines.
+   */
   private emitRun(bytes: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
-    if (bytes.length <= this.maxLineBytes && isUtf8(bytes)) {
-      lines.push(bytes)
-      return
-    }
-    let text: string
-    try {
-      text = strictUtf8.decode(bytes)
-    } catch {
+    if (!isUtf8(bytes)) {
       // Somewhere in the run a line is not UTF-8: find it, line by line.
       let start = 0
       for (;;) {
@@ -135,18 +127,24 @@ export class LineSplitter {
         start = newline + 1
       }
     }
+    if (bytes.length <= this.maxLineBytes) {
+      lines.push(bytes)
+      return
+    }
+    let stretchStart = 0
     let start = 0
     for (;;) {
-      const newline = text.indexOf("\n", start)
-      const line = newline < 0 ? text.slice(start) : text.slice(start, newline)
-      if (line.length > this.maxLineBytes / 3 && Buffer.byteLength(line) > this.maxLineBytes) {
-        rejected.push(tooLong(line, Buffer.byteLength(line), this.maxLineBytes))
-      } else {
-        lines.push(line)
+      const newline = bytes.indexOf(NEWLINE, start)
+      const end = newline < 0 ? bytes.length : newline
+      if (end - start > this.maxLineBytes) {
+        if (start > stretchStart) lines.push(bytes.subarray(stretchStart, start - 1))
+        rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(start, Math.min(end, start + REJECTED_LINE_PREVIEW * 4))), end - start, this.maxLineBytes))
+        stretchStart = end + 1
       }
-      if (newline < 0) return
+      if (newline < 0) break
       start = newline + 1
     }
+    if (stretchStart <= bytes.length) lines.push(bytes.subarray(stretchStart))
   }
 
   private emitLine(bytes: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {

@@ -16,8 +16,6 @@
 export class InstantReader {
   /** Milliseconds since the epoch of the instant the last successful `read` found. */
   epochMs = 0
-  private bytes: Uint8Array = new Uint8Array(0)
-  private view = new DataView(this.bytes.buffer)
   private minuteWord0 = 0
   private minuteWord1 = 0
   private minuteWord2 = 0
@@ -29,15 +27,11 @@ export class InstantReader {
   /**
    * Reads the instant that starts at `start` and ends before `limit` or at the first byte that
    * cannot continue it. Returns the index just after it, or -1 when the bytes are not an instant.
+   * `view` is a DataView of the same bytes (callers reading many instants keep one).
    */
-  read(bytes: Uint8Array, start: number, limit: number): number {
+  read(bytes: Uint8Array, view: DataView<ArrayBufferLike>, start: number, limit: number): number {
     // Shortest form: 2025-05-30T18:52:47Z (20 bytes).
     if (limit - start < 20) return -1
-    if (bytes !== this.bytes) {
-      this.bytes = bytes
-      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
-    }
-    const view = this.view
     const word0 = view.getInt32(start, true)
     const word1 = view.getInt32(start + 4, true)
     const word2 = view.getInt32(start + 8, true)
@@ -107,6 +101,7 @@ export class InstantReader {
 
 const stringReader = new InstantReader()
 let scratch = new Uint8Array(64)
+let scratchView = new DataView(scratch.buffer)
 
 /**
  * Milliseconds since the epoch, or `undefined` when the text is not a valid
@@ -114,13 +109,16 @@ let scratch = new Uint8Array(64)
  */
 export const parseEventTimeMs = (text: string, start = 0, end = text.length): number | undefined => {
   const length = end - start
-  if (length > scratch.length) scratch = new Uint8Array(length * 2)
+  if (length > scratch.length) {
+    scratch = new Uint8Array(length * 2)
+    scratchView = new DataView(scratch.buffer)
+  }
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(start + i)
     // Every character of an instant is ASCII; anything else becomes a byte no instant contains.
     scratch[i] = code < 128 ? code : 255
   }
-  return stringReader.read(scratch, 0, length) === length ? stringReader.epochMs : undefined
+  return stringReader.read(scratch, scratchView, 0, length) === length ? stringReader.epochMs : undefined
 }
 
 /** `2025-05-30T18:52:30.000Z`: the one output format for instants. */

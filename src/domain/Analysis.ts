@@ -168,8 +168,7 @@ export class Analysis {
     const status = decoder.status
     if (!isErrorStatus(status)) return
     counters.errors++
-    const record = decoder.record()
-    out.errors.push(decoder.errorLine(record))
+    out.errors.push(decoder.errorLine())
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)
     if (startMs + windowMs <= this.closedBelow) {
@@ -177,7 +176,7 @@ export class Analysis {
       return
     }
     const cell = this.cellFor(startMs, status)
-    cell.add(record.ip, record.url)
+    cell.add(decoder.ip(), decoder.url())
     this.updated.add(cell)
     if (crossesThreshold(cell, this.settings.threshold)) out.alerts.push(makeAlert(cell, this.nowMs))
   }

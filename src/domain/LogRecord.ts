@@ -120,48 +120,47 @@ export class RecordDecoder {
 
   /** The record of the last valid line. */
   record(): LogRecord {
-    if (this.decoded !== undefined) return this.decoded
-    const line = this.lineText()
-    if (this.fromBytes && this.nonAscii) {
-      // Byte offsets are not string offsets: decode each field on its own.
-      const field = (start: number, end: number) => utf8.decode(this.bytes.subarray(start, end))
-      return {
-        timestamp: field(this.timestampStart, this.timestampEnd),
-        ip: field(this.ipStart, this.ipEnd),
-        method: field(this.methodStart, this.methodEnd),
-        url: field(this.urlStart, this.urlEnd),
-        status: this.status
-      }
-    }
-    const offset = this.fromBytes ? this.lineStart : 0
-    return {
-      timestamp: line.slice(this.timestampStart - offset, this.timestampEnd - offset),
-      ip: line.slice(this.ipStart - offset, this.ipEnd - offset),
-      method: line.slice(this.methodStart - offset, this.methodEnd - offset),
-      url: line.slice(this.urlStart - offset, this.urlEnd - offset),
+    return this.decoded ?? {
+      timestamp: this.field(this.timestampStart, this.timestampEnd),
+      ip: this.ip(),
+      method: this.field(this.methodStart, this.methodEnd),
+      url: this.url(),
       status: this.status
     }
   }
 
+  /** The last valid line's `ip`, without building its whole record. */
+  ip(): string {
+    return this.decoded?.ip ?? this.field(this.ipStart, this.ipEnd)
+  }
+
+  /** The last valid line's `url`, without building its whole record. */
+  url(): string {
+    return this.decoded?.url ?? this.field(this.urlStart, this.urlEnd)
+  }
+
   /**
-   * The `errors/` line for `record` (from `record()` of the last valid line):
-   * its five fields, in order. A line the byte path took as JSON is already
-   * that line. Other fast-path fields that need no escaping (no quote,
-   * backslash or control character) are put in place directly; the rest go
-   * through `JSON.stringify`.
+   * The `errors/` line of the last valid line: its five fields, in order. A
+   * line the byte path took as JSON is already that line. Other fast-path
+   * fields that need no escaping (no quote, backslash or control character)
+   * are put in place directly; the rest go through `JSON.stringify`.
    */
-  errorLine(record: LogRecord): string {
+  errorLine(): string {
     if (this.decoded === undefined && !this.needsEscaping) {
       if (this.fromBytes && this.format === "json") return this.lineText()
-      return `{"timestamp":"${record.timestamp}","ip":"${record.ip}","method":"${record.method}","url":"${record.url}","status":${record.status}}`
+      const { ip, method, status, timestamp, url } = this.record()
+      return `{"timestamp":"${timestamp}","ip":"${ip}","method":"${method}","url":"${url}","status":${status}}`
     }
-    return JSON.stringify({
-      timestamp: record.timestamp,
-      ip: record.ip,
-      method: record.method,
-      url: record.url,
-      status: record.status
-    })
+    const { ip, method, status, timestamp, url } = this.record()
+    return JSON.stringify({ timestamp, ip, method, url, status })
+  }
+
+  /** A fast-path field by its bounds, in `line` or in `bytes`. */
+  private field(start: number, end: number): string {
+    if (!this.fromBytes) return this.lineText().slice(start, end)
+    // Byte offsets are string offsets only in ASCII.
+    if (this.nonAscii) return utf8.decode(this.bytes.subarray(start, end))
+    return this.lineText().slice(start - this.lineStart, end - this.lineStart)
   }
 
   // -- the byte fast path: return -1 to defer to `decode` ---------------------

@@ -110,7 +110,9 @@ const assertValidAs = (decoder: RecordDecoder, expected: Expected & { verdict: "
     label
   )
   const { ip, method, status, timestamp, url } = expected.record
-  assert.strictEqual(decoder.errorLine(record), JSON.stringify({ timestamp, ip, method, url, status }), `${label}: its errors/ line`)
+  assert.strictEqual(decoder.errorLine(), JSON.stringify({ timestamp, ip, method, url, status }), `${label}: its errors/ line`)
+  assert.strictEqual(decoder.ip(), ip, `${label}: ip()`)
+  assert.strictEqual(decoder.url(), url, `${label}: url()`)
 }
 
 /**

@@ -2,8 +2,10 @@
  * Turns a byte stream into whole UTF-8 lines, with bounded memory: a line
  * longer than `maxLineBytes` is rejected while it streams in, keeping only a
  * short preview, and a line that is not valid UTF-8 is rejected on its own
- * without affecting its neighbours. `consumedBytes` counts the bytes of every
- * line emitted so far, which is a file source's resume position.
+ * without affecting its neighbours. Runs of whole lines within a chunk go on
+ * undecoded, as views of the chunk (see `LineBatch`); only a line split across
+ * chunks is decoded here. `consumedBytes` counts the bytes of every line
+ * emitted so far, which is a file source's resume position.
  */
 import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"

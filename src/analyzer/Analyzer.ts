@@ -124,7 +124,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       finished
     })
     yield* alerts.publish(epoch, out.alerts, position)
-    yield* source.commit(position)
+    yield* source.commit(position, epoch)
     out.clear()
     dirty = false
   })

@@ -40,11 +40,14 @@
  *   retrying checks the committed offsets as `recover` does, so a commit that
  *   did land is never repeated. Retries back off up to 5 s, forever.
  *
- * `KafkaLineSource.commit` also commits the group's offsets (for tools and
- * for a restart without a checkpoint), but it skips partitions that are
- * already committed at or beyond the position, so it never overwrites the
- * epoch marker of a transaction; `recover` treats a plain commit without the
- * marker as "not published yet". Either call order is safe.
+ * `KafkaLineSource.commit(position, epoch)`, which the analyzer calls only
+ * after the epoch is published, also commits the group's offsets (for tools
+ * and for a restart without a checkpoint), with the same epoch marker. It
+ * skips partitions already committed at or beyond the position, but its view
+ * of the offsets may predate the transaction's (the group coordinator applies
+ * them when the commit marker lands), so it can overwrite them at the same
+ * offset: the marker keeps saying the epoch is out. A commit without the
+ * marker (another client) counts as "not published yet".
  *
  * Supported deployment: one analyzer process per consumer group (its
  * checkpoint is local), as with the Spark job this replaces.
@@ -512,7 +515,7 @@ export const KafkaLineSource = {
             { bufferSize: Math.max(1, options.bufferBatches ?? 8), strategy: "suspend" }
           )
 
-        const commit = (position: SourcePosition): Effect.Effect<void, SourceError> =>
+        const commit = (position: SourcePosition, epoch: number): Effect.Effect<void, SourceError> =>
           Object.keys(position).length === 0 ? Effect.void : retryKafka(
             async () => {
               const consumer = current
@@ -522,7 +525,7 @@ export const KafkaLineSource = {
               for (const p of committed[0]?.partitions ?? []) have.set(p.partition, Number(p.offset))
               const todo = Object.entries(position)
                 .filter(([p, next]) => (have.get(Number(p)) ?? -1) < next)
-                .map(([p, next]) => ({ topic, partition: Number(p), offset: String(next) }))
+                .map(([p, next]) => ({ topic, partition: Number(p), offset: String(next), metadata: `${EPOCH_MARKER}${epoch}` }))
               if (todo.length > 0) await consumer.commitOffsets(todo)
             },
             { what: `committing offsets of ${topic} for group ${groupId}`, key: `source-commit:${topic}` },

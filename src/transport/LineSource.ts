@@ -49,6 +49,6 @@ export class LineSource extends Context.Service<LineSource, {
   readonly live: boolean
   /** The lines from `from` on (the start, or the policy's start, when undefined). */
   readonly batches: (from: SourcePosition | undefined) => Stream.Stream<LineBatch, SourceError>
-  /** Acknowledges everything up to `position` once its results are durable. */
-  readonly commit: (position: SourcePosition) => Effect.Effect<void, SourceError>
+  /** Acknowledges everything up to `position`, where epoch `epoch` ended, once its results are durable and published. */
+  readonly commit: (position: SourcePosition, epoch: number) => Effect.Effect<void, SourceError>
 }>()("loglens/transport/LineSource") {}

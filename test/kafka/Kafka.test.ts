@@ -206,15 +206,17 @@ describe("KafkaLineSource", () => {
         assert.strictEqual(reading.rejected().length, 0)
         const end = reading.batches[reading.batches.length - 1]!.position
         assert.deepStrictEqual(end, await highWatermarks(topic))
-        // commit() stores the group's offsets.
+        // commit() stores the group's offsets, marked with the epoch they close: the alert publisher
+        // reads that marker as "published", whichever of the two commits the group applied last.
         await runtime.runPromise(Effect.gen(function*() {
-          yield* (yield* LineSource).commit(end)
+          yield* (yield* LineSource).commit(end, 7)
         }))
         const committed = await committedOffsets(groupId, topic)
         assert.deepStrictEqual(
           Object.fromEntries(Object.entries(committed).map(([p, c]) => [p, c.offset])),
           end
         )
+        for (const c of Object.values(committed)) assert.strictEqual(c.metadata, "loglens-epoch=7")
         await reading.stop()
         position = end
       } finally {

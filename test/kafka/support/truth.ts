@@ -88,7 +88,12 @@ export const expectAlerts = (
   threshold = 100
 ): void => {
   const keys = messages.map((m) => m.key ?? "<no key>")
-  expect(keys.length - new Set(keys).size, `duplicate alerts: ${keys.filter((k, i) => keys.indexOf(k) !== i).slice(0, 5)}`)
+  const duplicated = new Set(keys.filter((k, i) => keys.indexOf(k) !== i))
+  // Every copy with its place in the topic and its alert_timestamp: a copy re-sent by the publisher
+  // repeats the timestamp, an alert raised again by the analysis has a new one.
+  const copies = messages.filter((m) => duplicated.has(m.key ?? "<no key>")).slice(0, 12)
+    .map((m) => `${(m as { offset?: number }).offset ?? "?"} ${m.key} ${JSON.parse(m.value).alert_timestamp}`)
+  expect(keys.length - new Set(keys).size, `duplicate alerts: ${[...duplicated].slice(0, 5)}\n${copies.join("\n")}`)
     .toBe(0)
   expect([...keys].sort()).toEqual(expected.map((a) => `${a.window_start}|${a.status}`).sort())
   const reference = new Map(expected.map((a) => [`${a.window_start}|${a.status}`, a]))

@@ -10,7 +10,7 @@
  * after an idle or final flush; an error for a closed window is late.
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import { isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
+import { decodeUtf8, isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
 import { windowStartOf, WindowCell, type WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
@@ -63,8 +63,6 @@ export interface AnalysisSnapshot {
 
 /** How much of a rejected line is kept in `rejected/`. */
 export const REJECTED_LINE_PREVIEW = 1024
-
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
 
 export class Analysis {
   readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
@@ -129,7 +127,7 @@ export class Analysis {
         // Not the generator's exact shape: the line as a string, through every check.
         end = bytes.indexOf(10, start)
         if (end < 0) end = bytes.length
-        this.ingestLine(utf8.decode(bytes.subarray(start, end)), out)
+        this.ingestLine(decodeUtf8(bytes.subarray(start, end)), out)
       }
       if (end >= bytes.length) return
       start = end + 1

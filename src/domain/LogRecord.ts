@@ -365,7 +365,11 @@ export class RecordDecoder {
 }
 
 const EMPTY = new Uint8Array(0)
+// A U+FEFF is data wherever it stands in a line (`ignoreBOM`), as the line splitter keeps it.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+
+/** Valid UTF-8 bytes as text. */
+export const decodeUtf8 = (bytes: Uint8Array): string => utf8.decode(bytes)
 /** A fixed ASCII text, compared four bytes at a time: a quarter of the loads of a byte loop. */
 class Literal {
   readonly length: number

@@ -86,10 +86,9 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { isUtf8 } from "node:buffer"
 import { Partitioners, type Admin, type Consumer, type Producer } from "kafkajs"
 import { type Alert, alertKey } from "../domain/Alert.ts"
-import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
+import type { RejectedLine } from "../domain/Analysis.ts"
 import { AlertError, AlertPublisher } from "../sinks/AlertPublisher.ts"
 import {
   describeKafkaError,
@@ -102,6 +101,7 @@ import {
   retryKafka
 } from "./KafkaClient.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
+import { splitRun, startsWithBom } from "./LineSplitter.ts"
 import { type LineBatch, LineSource, SourceError, type SourcePosition } from "./LineSource.ts"
 
 export {
@@ -270,53 +270,20 @@ export interface KafkaLineSourceOptions {
   readonly bufferBatches?: number | undefined
 }
 
-const lenientUtf8 = new TextDecoder("utf-8")
-const previewOf = (bytes: Uint8Array): string =>
-  lenientUtf8.decode(bytes.subarray(0, REJECTED_LINE_PREVIEW * 4)).slice(0, REJECTED_LINE_PREVIEW)
-
 /**
- * Splits one Kafka message value into lines; refuses oversize and non-UTF-8 ones. A value that is
- * valid UTF-8, short enough and free of byte-order marks goes on as it is, a run of lines for the
- * analyzer's byte path; others are decoded line by line, each losing a leading byte-order mark.
+ * One Kafka message value as lines, checked as the file and TCP sources check theirs (`splitRun`):
+ * a byte-order mark opening the value is not part of its first line, and a final newline ends the
+ * last line rather than opening an empty one.
  */
 export const decodeMessageValue = (
   value: Uint8Array,
   maxLineBytes: number,
-  decoder: { decode(bytes: Uint8Array): string },
   lines: Array<string | Uint8Array>,
   rejected: Array<RejectedLine>
 ): void => {
-  if (value.length <= maxLineBytes && value.indexOf(0xef) < 0 && isUtf8(value)) {
-    // A newline ends the line before it; it does not open an empty one.
-    lines.push(value.length > 0 && value[value.length - 1] === 10 ? value.subarray(0, value.length - 1) : value)
-    return
-  }
-  const one = (bytes: Uint8Array) => {
-    if (bytes.length > maxLineBytes) {
-      rejected.push({
-        line: previewOf(bytes),
-        reason: `line is longer than --max-line-bytes (${maxLineBytes} bytes); it was ${bytes.length} bytes`
-      })
-      return
-    }
-    let text: string
-    try {
-      text = decoder.decode(bytes)
-    } catch {
-      rejected.push({ line: previewOf(bytes), reason: "line is not valid UTF-8" })
-      return
-    }
-    lines.push(text)
-  }
-  let start = 0
-  let nl = value.indexOf(10, start)
-  if (nl === -1) return one(value)
-  while (nl !== -1) {
-    one(value.subarray(start, nl))
-    start = nl + 1
-    nl = value.indexOf(10, start)
-  }
-  if (start < value.length) one(value.subarray(start))
+  const start = startsWithBom(value) ? 3 : 0
+  const end = value.length > start && value[value.length - 1] === 10 ? value.length - 1 : value.length
+  splitRun(value.subarray(start, end), maxLineBytes, lines, rejected)
 }
 
 const positionSnapshot = (position: Map<number, number>): SourcePosition => {
@@ -411,7 +378,6 @@ export const KafkaLineSource = {
               { what: `subscribing to ${topic}`, key: `source-subscribe:${topic}` },
               mkError
             )
-            const decoder = new TextDecoder("utf-8", { fatal: true })
             yield* Effect.tryPromise({
               try: () =>
                 consumer.run({
@@ -429,7 +395,7 @@ export const KafkaLineSource = {
                       if (expected !== undefined && offset < expected) continue
                       last = offset
                       if (message.value !== null) {
-                        decodeMessageValue(message.value, maxLineBytes, decoder, lines, rejected)
+                        decodeMessageValue(message.value, maxLineBytes, lines, rejected)
                       }
                     }
                     if (last < 0) return

@@ -52,7 +52,7 @@ export class LineSplitter {
       } else if (this.pendingBytes === 0) {
         // The common case: a run of whole lines inside this chunk, passed on at once.
         const lastNewline = chunk.lastIndexOf(NEWLINE)
-        this.emitRun(chunk.subarray(start, lastNewline), lines, rejected)
+        splitRun(chunk.subarray(start, lastNewline), this.maxLineBytes, lines, rejected)
         this.consumedBytes += lastNewline - start + 1
         start = lastNewline + 1
         continue
@@ -61,7 +61,7 @@ export class LineSplitter {
         const line = concat(this.pending, this.pendingBytes + newline - start)
         this.pending = []
         this.pendingBytes = 0
-        this.emitLine(line, lines, rejected)
+        decodeLine(line, this.maxLineBytes, lines, rejected)
         this.consumedBytes += line.length + 1
       }
       start = newline + 1
@@ -77,7 +77,7 @@ export class LineSplitter {
       const line = concat(this.pending, this.pendingBytes)
       this.pending = []
       this.pendingBytes = 0
-      this.emitLine(line, lines, rejected)
+      decodeLine(line, this.maxLineBytes, lines, rejected)
       this.consumedBytes += line.length
     }
   }
@@ -96,7 +96,7 @@ export class LineSplitter {
       this.pendingBytes = 0
       return
     }
-    // Copy: the chunk's buffer may be reused by the reader.
+    // Copy: a view would keep the whole chunk alive while the line waits for its end.
     this.pending.push(bytes.slice())
     this.pendingBytes += bytes.length
   }
@@ -105,67 +105,76 @@ export class LineSplitter {
   private finishOverflow(tailBytes: number, newlineBytes: number, rejected: Array<RejectedLine>): void {
     // The reported size is the line's, without its newline, as for lines rejected whole.
     const total = this.overflowBytes + tailBytes
-    rejected.push({
-      line: this.overflowPreview!,
-      reason: `line is longer than --max-line-bytes (${this.maxLineBytes} bytes); it was ${total} bytes`
-    })
+    rejected.push(tooLong(this.overflowPreview!, total, this.maxLineBytes))
     this.consumedBytes += total + newlineBytes
     this.overflowPreview = undefined
     this.overflowBytes = 0
   }
+}
 
-  /**
-   * Whole lines, `\n`-separated, passed on as bytes when they are valid UTF-8: in one piece when
-   * the run is too short to hold an over-long line, else in the stretches between such lines.
-   */
-  private emitRun(bytes: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
-    if (!isUtf8(bytes)) {
-      // Somewhere in the run a line is not UTF-8: find it, line by line.
-      let start = 0
-      for (;;) {
-        const newline = bytes.indexOf(NEWLINE, start)
-        this.emitLine(bytes.subarray(start, newline < 0 ? bytes.length : newline), lines, rejected)
-        if (newline < 0) return
-        start = newline + 1
-      }
-    }
-    if (bytes.length <= this.maxLineBytes) {
-      lines.push(bytes)
-      return
-    }
-    let stretchStart = 0
+/**
+ * A complete run of `\n`-separated lines (no partial line at either end), such as a chunk's whole
+ * lines or one Kafka message: passed on as bytes when valid UTF-8, in one piece when the run is too
+ * short to hold an over-long line, else in the stretches between such lines; otherwise line by line.
+ */
+export const splitRun = (
+  bytes: Uint8Array,
+  maxLineBytes: number,
+  lines: Array<string | Uint8Array>,
+  rejected: Array<RejectedLine>
+): void => {
+  if (!isUtf8(bytes)) {
+    // Somewhere in the run a line is not UTF-8: find it, line by line.
     let start = 0
     for (;;) {
       const newline = bytes.indexOf(NEWLINE, start)
-      const end = newline < 0 ? bytes.length : newline
-      if (end - start > this.maxLineBytes) {
-        if (start > stretchStart) lines.push(bytes.subarray(stretchStart, start - 1))
-        rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(start, Math.min(end, start + REJECTED_LINE_PREVIEW * 4))), end - start, this.maxLineBytes))
-        stretchStart = end + 1
-      }
-      if (newline < 0) break
+      decodeLine(bytes.subarray(start, newline < 0 ? bytes.length : newline), maxLineBytes, lines, rejected)
+      if (newline < 0) return
       start = newline + 1
     }
-    if (stretchStart <= bytes.length) lines.push(bytes.subarray(stretchStart))
   }
+  if (bytes.length <= maxLineBytes) {
+    lines.push(bytes)
+    return
+  }
+  let stretchStart = 0
+  let start = 0
+  for (;;) {
+    const newline = bytes.indexOf(NEWLINE, start)
+    const end = newline < 0 ? bytes.length : newline
+    if (end - start > maxLineBytes) {
+      if (start > stretchStart) lines.push(bytes.subarray(stretchStart, start - 1))
+      rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(start, Math.min(end, start + REJECTED_LINE_PREVIEW * 4))), end - start, maxLineBytes))
+      stretchStart = end + 1
+    }
+    if (newline < 0) break
+    start = newline + 1
+  }
+  if (stretchStart <= bytes.length) lines.push(bytes.subarray(stretchStart))
+}
 
-  private emitLine(bytes: Uint8Array, lines: Array<string | Uint8Array>, rejected: Array<RejectedLine>): void {
-    if (bytes.length > this.maxLineBytes) {
-      rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(0, REJECTED_LINE_PREVIEW * 4)), bytes.length, this.maxLineBytes))
-      return
-    }
-    try {
-      lines.push(strictUtf8.decode(bytes))
-    } catch {
-      rejected.push({
-        line: lenientUtf8.decode(bytes).slice(0, REJECTED_LINE_PREVIEW),
-        reason: "line is not valid UTF-8"
-      })
-    }
+/** One line: decoded, or rejected as too long or not UTF-8. */
+const decodeLine = (
+  bytes: Uint8Array,
+  maxLineBytes: number,
+  lines: Array<string | Uint8Array>,
+  rejected: Array<RejectedLine>
+): void => {
+  if (bytes.length > maxLineBytes) {
+    rejected.push(tooLong(lenientUtf8.decode(bytes.subarray(0, REJECTED_LINE_PREVIEW * 4)), bytes.length, maxLineBytes))
+    return
+  }
+  try {
+    lines.push(strictUtf8.decode(bytes))
+  } catch {
+    rejected.push({
+      line: lenientUtf8.decode(bytes).slice(0, REJECTED_LINE_PREVIEW),
+      reason: "line is not valid UTF-8"
+    })
   }
 }
 
-const startsWithBom = (chunk: Uint8Array): boolean =>
+export const startsWithBom = (chunk: Uint8Array): boolean =>
   chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf
 
 const tooLong = (preview: string, bytes: number, max: number): RejectedLine => ({

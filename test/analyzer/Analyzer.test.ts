@@ -293,17 +293,22 @@ describe("runAnalyzer: replay of the mixed fixtures", () => {
 
 describe("runAnalyzer: live source", () => {
   const liveConfig = configFor("json", { triggerMs: 5 * SECOND, commitIntervalMs: 1 * SECOND })
+  /** The analyzer running on a live source fed through `queue`, blocked waiting for it. */
+  const startLive = Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<LineBatch>()
+    const sinks = new Sinks()
+    const fiber = yield* runAnalyzer(liveConfig).pipe(
+      Effect.provide(Layer.mergeAll(sinks.layer(), queueSource(queue))),
+      Effect.forkChild
+    )
+    yield* settle
+    return { queue, sinks, fiber }
+  })
 
   it.effect("reports every trigger, closes idle windows, counts later records for them as late", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW) // 18:55:00
-      const queue = yield* Queue.unbounded<LineBatch>()
-      const sinks = new Sinks()
-      const fiber = yield* runAnalyzer(liveConfig).pipe(
-        Effect.provide(Layer.mergeAll(sinks.layer(), queueSource(queue))),
-        Effect.forkChild
-      )
-      yield* settle
+      const { queue, sinks, fiber } = yield* startLive
       // Window [18:54:30, 18:55:00): three 404s from two IPs, one 500; a 200 moves the watermark to 18:54:40.
       yield* Queue.offer(queue, batch([
         line("2025-05-30T18:54:40.000Z", "1.1.1.1", "/resource/1", 404),
@@ -376,13 +381,7 @@ describe("runAnalyzer: live source", () => {
   it.effect("interrupting the running analyzer closes every open window and flushes", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)
-      const queue = yield* Queue.unbounded<LineBatch>()
-      const sinks = new Sinks()
-      const fiber = yield* runAnalyzer(liveConfig).pipe(
-        Effect.provide(Layer.mergeAll(sinks.layer(), queueSource(queue))),
-        Effect.forkChild
-      )
-      yield* settle
+      const { queue, sinks, fiber } = yield* startLive
       yield* Queue.offer(queue, batch([
         line("2025-05-30T18:53:10.000Z", "1.1.1.1", "/resource/1", 404),
         line("2025-05-30T18:54:10.000Z", "1.1.1.2", "/resource/2", 500),

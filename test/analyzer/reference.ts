@@ -1,9 +1,11 @@
 /**
  * An independent, deliberately naive model of the analyzer's rules
  * (ARCHITECTURE.md), used to compute what the sinks must receive. It shares
- * no code with src/: its own line splitting, timestamp parsing, validation,
- * watermark and window bookkeeping, written for clarity, not speed.
+ * no code with src/ (only the output row's type): its own line splitting,
+ * timestamp parsing, validation, watermark and window bookkeeping, written for
+ * clarity, not speed.
  */
+import type { WindowRow } from "../../src/domain/Window.ts"
 
 export interface RefSettings {
   readonly format: "json" | "csv"
@@ -23,14 +25,8 @@ export interface RefRecord {
   readonly status: number
 }
 
-export interface RefRow {
-  readonly window_start: string
-  readonly window_end: string
-  readonly status: number
-  readonly error_count: number
-  readonly unique_ips: number
-  readonly urls: ReadonlyArray<string>
-}
+/** The output format is shared; the arithmetic that fills it here is not. */
+export type RefRow = WindowRow
 
 export interface RefResult {
   /** `errors/` lines, in input order. */

@@ -503,6 +503,7 @@ export const KafkaLineSource = {
           description: `kafka:${topic}`,
           identity: `kafka:${topic}`,
           live: true,
+          onStop: "keep-windows",
           batches,
           commit
         })

@@ -38,7 +38,8 @@ export const TcpLineSource = {
         onError: (cause) => new SourceError({ message: `cannot read from ${address}: ${socketProblem(cause)}`, cause })
       }),
       options.maxLineBytes,
-      () => ({})
+      () => ({}),
+      { lastLine: "reject" }
     ).pipe(
       // A clean close is still the end of this connection only: the analyzer keeps listening.
       Stream.concat(Stream.fail(new SourceError({ message: `${address} closed the connection` }))),

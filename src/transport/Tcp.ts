@@ -104,7 +104,10 @@ export const TcpLineSink = {
           (port) =>
             Effect.andThen(
               endEveryClient(server, clients),
-              Console.error(`loglens: tcp://${options.host}:${port}: ${clientCount(served)} served, each to its last line`)
+              Console.error(
+                `loglens: tcp://${options.host}:${port}: ` +
+                  (served === 1 ? "1 client served to its last line" : `${clientCount(served)} served, each to its last line`)
+              )
             )
         )
         options.onListening?.(port)
@@ -132,7 +135,7 @@ export const TcpLineSink = {
     )
 }
 
-const clientCount = (n: number) => (n === 1 ? "1 client" : `${n.toLocaleString("en-US")} clients`)
+const clientCount = (n: number) => `${n.toLocaleString("en-US")} clients`
 
 /**
  * Keeps up to HIGH_WATER bytes queued per client, so the next batch is generated while the

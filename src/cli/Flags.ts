@@ -69,7 +69,7 @@ export const choice = <const Choices extends ReadonlyArray<string>>(
 
 /** `--name` present or not. */
 export const toggle = (name: string, description: string): Flag.Flag<boolean> =>
-  Flag.Boolean(name).pipe(Flag.withDescription(description), Flag.withDefault(false))
+  Flag.Boolean(name).pipe(withDefaultText(description, "off"), Flag.withDefault(false))
 
 /** A whole number within `bounds`. */
 export const wholeNumber = (

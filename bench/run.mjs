@@ -387,6 +387,9 @@ const figures = {
       reference: "—", ratio: "—", target: "≤ 50 ms p99", pass: verdict(p99 <= 50),
       runs: `max ${Math.max(...latencies).toFixed(1)} ms`
     })
+  },
+  async 13() {
+    for (const cells of [1_000, 10_000, 30_000]) await checkpointFigure(cells)
   }
 }
 
@@ -419,6 +422,106 @@ const replayFigure = async (format, figure, refMode, compareTarget) => {
     value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (${format === "json" ? "JSON.parse every line" : "split every line"})`,
     ratio: ratio(m.p, m.r), target: compareTarget ? "≥ 1,500,000 lines/s and ≥ 1.0× reference" : "≥ 1,500,000 lines/s",
     pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
+  })
+}
+
+/**
+ * Checkpoint commit cost against open cells (figure 13): the real CheckpointStore (dist/), `cells`
+ * open cells of which 100 change per commit, for enough commits to include its compactions; each
+ * commit's writes are recorded and replayed with plain fs (same bytes, same fsyncs and renames), and
+ * a whole-state rewrite per commit (what every commit cost before) is timed for comparison.
+ */
+const checkpointFigure = async (cells) => {
+  const Effect = await import("effect/Effect")
+  const Layer = await import("effect/Layer")
+  const { CheckpointStore } = await import(path.join(ROOT, "dist/sinks/CheckpointStore.js"))
+  const CHANGED = 100
+  const commits = Math.min(1500, Math.ceil((3 * cells) / CHANGED) + 10)
+  const cell = (i, version) => ({
+    start: Math.floor(i / 4) * 30_000, end: Math.floor(i / 4) * 30_000 + 30_000, status: 400 + (i % 4), count: 100 + version,
+    alerted: false, ips: { sparse: Array.from({ length: 40 }, (_, k) => (i * 7919 + k * 104729 + version) >>> 0) },
+    urls: Array.from({ length: 10 }, (_, k) => `/resource/${(i + k) % 1000}`)
+  })
+  const state = Array.from({ length: cells }, (_, i) => cell(i, 0))
+  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  const settings = { source: "bench", format: "json", window: "30000ms", watermark: "10000ms", threshold: 100 }
+  const folder = path.join(WORK, `checkpoint-${cells}`)
+  const store = await Effect.runPromise(Effect.provide(
+    Effect.gen(function*() {
+      return yield* CheckpointStore
+    }),
+    CheckpointStore.layerFile(folder, path.join(WORK, "out"))
+  ))
+  const sizes = () => new Map(fs.readdirSync(folder).map((name) => [name, fs.statSync(path.join(folder, name)).size]))
+  const writes = []
+  let loglensMs = 0
+  for (let c = 1; c <= commits; c++) {
+    const changed = []
+    for (let k = 0; k < CHANGED; k++) {
+      const i = (c * CHANGED + k) % cells
+      state[i] = cell(i, c)
+      changed.push(state[i])
+    }
+    counters.lines += 1000
+    const progress = { maxEventTimeMs: c * 1000, closedThroughMs: null, counters: { ...counters } }
+    const before = sizes()
+    const t0 = now()
+    await Effect.runPromise(store.save({
+      settings, epoch: c, position: { bytes: c * 100_000 }, alerts: [], finished: false,
+      changes: { ...progress, cells: changed, closedWindows: [] },
+      snapshot: () => ({ ...progress, cells: state })
+    }))
+    loglensMs += now() - t0
+    for (const [name, size] of sizes()) {
+      const was = before.get(name)
+      if (name.startsWith("checkpoint") || was === undefined) writes.push({ kind: "replace", bytes: size })
+      else if (size > was) writes.push({ kind: "append", bytes: size - was })
+    }
+  }
+  // Plain fs, the same writes: appends fsynced, replacements as temp + fsync + rename + folder fsync.
+  const ref = path.join(WORK, `checkpoint-ref-${cells}`)
+  fs.mkdirSync(ref, { recursive: true })
+  const replace = (file, data) => {
+    const fd = fs.openSync(`${file}.tmp`, "w")
+    fs.writeSync(fd, data)
+    fs.fsyncSync(fd)
+    fs.closeSync(fd)
+    fs.renameSync(`${file}.tmp`, file)
+    const dir = fs.openSync(ref, "r")
+    fs.fsyncSync(dir)
+    fs.closeSync(dir)
+  }
+  const appendFd = fs.openSync(path.join(ref, "cells"), "a")
+  let t0 = now()
+  for (const w of writes) {
+    if (w.kind === "append") {
+      fs.writeSync(appendFd, Buffer.alloc(w.bytes, 97))
+      fs.fdatasyncSync(appendFd)
+    } else replace(path.join(ref, w.bytes > 4096 ? "cells-base" : "header"), Buffer.alloc(w.bytes, 97))
+  }
+  const fsMs = now() - t0
+  fs.closeSync(appendFd)
+  // The whole state rewritten at each commit (as before deltas): 10 commits.
+  t0 = now()
+  let wholeBytes = 0
+  for (let c = 0; c < 10; c++) {
+    const text = JSON.stringify({ epoch: c, cells: state })
+    wholeBytes = Buffer.byteLength(text)
+    replace(path.join(ref, "whole.json"), text)
+  }
+  const wholeMs = (now() - t0) / 10
+  const bytesPerCommit = writes.reduce((sum, w) => sum + w.bytes, 0) / commits
+  const perCommit = loglensMs / commits
+  fs.rmSync(folder, { recursive: true, force: true })
+  fs.rmSync(ref, { recursive: true, force: true })
+  row({
+    figure: `13. checkpoint commit, ${fmt(cells)} open cells (${CHANGED} change per commit, ${commits} commits)`,
+    value: `${perCommit.toFixed(2)} ms, ${fmt(bytesPerCommit / 1024)} KB per commit (amortised, compactions included)`,
+    reference: `same writes with fs: ${(fsMs / commits).toFixed(2)} ms; whole state rewritten: ${wholeMs.toFixed(1)} ms, ${fmt(wholeBytes / 1024)} KB`,
+    ratio: ratio(perCommit, fsMs / commits),
+    target: "≤ 3× the same writes with fs; KB per commit ≤ 4× what changed",
+    pass: verdict(perCommit <= 3 * (fsMs / commits) && bytesPerCommit <= 4 * (Buffer.byteLength(JSON.stringify(state.slice(0, CHANGED))) + 1024)),
+    runs: `whole-state rewrite would be ${ratio(wholeMs, perCommit)} the delta commit`
   })
 }
 

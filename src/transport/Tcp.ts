@@ -94,24 +94,25 @@ export const TcpLineSink = {
           clients.add(socket)
           clientArrived?.()
         })
-        const address = `tcp://${options.host}:${options.port}`
+        const addressOf = (port: number) => `tcp://${options.host}:${port}`
         const port = yield* Effect.acquireRelease(
           Effect.callback<number, SinkError>((resume) => {
             server.once("error", (cause) =>
-              resume(Effect.fail(new SinkError({ message: `cannot listen on ${address}: ${(cause as Error).message}`, cause }))))
+              resume(
+                Effect.fail(
+                  new SinkError({ message: `cannot listen on ${addressOf(options.port)}: ${(cause as Error).message}`, cause })
+                )
+              ))
             server.listen(options.port, options.host, () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
           }),
           (port) =>
             Effect.andThen(
               endEveryClient(server, clients),
-              Console.error(
-                `loglens: tcp://${options.host}:${port}: ` +
-                  (served === 1 ? "1 client served to its last line" : `${clientCount(served)} served, each to its last line`)
-              )
+              Console.error(`loglens: ${addressOf(port)}: ${servedWords(served)}`)
             )
         )
         options.onListening?.(port)
-        const description = `tcp://${options.host}:${port}`
+        const description = addressOf(port)
         yield* Console.error(`loglens: serving log lines on ${description}; waiting for a client…`)
 
         const firstClient = Effect.callback<void>((resume) => {
@@ -135,7 +136,12 @@ export const TcpLineSink = {
     )
 }
 
-const clientCount = (n: number) => `${n.toLocaleString("en-US")} clients`
+const servedWords = (served: number): string =>
+  served === 0
+    ? "no client connected"
+    : served === 1
+    ? "1 client served to its last line"
+    : `${served.toLocaleString("en-US")} clients served, each to its last line`
 
 /**
  * Keeps up to HIGH_WATER bytes queued per client, so the next batch is generated while the

@@ -35,7 +35,7 @@ import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
 import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
-import { kafkaSettingsFromEnv, TOPIC_NAME_RULE, topicNameProblem } from "./transport/kafka/Settings.ts"
+import { kafkaSettingsFromEnv, topicNameProblem } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
 import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
@@ -53,8 +53,9 @@ const format = Flags.choice(
   "json"
 )
 /** Kafka's rule for topic names, checked at the flag rather than retried against the broker. */
-const validTopic = Flag.filter((name: string) => topicNameProblem(name) === undefined, () => TOPIC_NAME_RULE)
-const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs").pipe(validTopic)
+const validTopic = (flag: string) =>
+  Flag.filter((name: string) => topicNameProblem(name) === undefined, (name) => `--${flag} ${topicNameProblem(name)}`)
+const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs").pipe(validTopic("topic"))
 const kafkaBroker = Flags.parsedWithEnv(
   "kafka-broker",
   "Production mode: brokers as host:port[,host:port].",
@@ -183,7 +184,7 @@ const analyze = Command.make(
       "Production mode: where a group with no committed offsets starts.",
       "earliest"
     ),
-    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts").pipe(validTopic)
+    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts").pipe(validTopic("alerts-topic"))
   },
   Effect.fn("analyze")(function*(flags) {
     const windowMs = flags.window

@@ -151,9 +151,10 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
+      if (event.partitions !== undefined) analysis.setPartitions(event.partitions)
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, out)
-      analysis.ingest(event.lines, now, out)
+      analysis.ingest(event.lines, now, out, event.partition, event.caughtUp)
       position = event.position
       dirty = true
     }

@@ -83,6 +83,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
@@ -102,6 +103,7 @@ import {
 } from "./KafkaClient.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
 import { splitRun, startsWithBom } from "./LineSplitter.ts"
+import { END_OFFSET_POLL_MS, KafkaProgress } from "./KafkaProgress.ts"
 import { type LineBatch, LineSource, SourceError, type SourcePosition } from "./LineSource.ts"
 
 export {
@@ -268,6 +270,15 @@ export interface KafkaLineSourceOptions {
   readonly maxLineBytes: number
   /** Batches buffered between kafkajs and the stream (default 8). */
   readonly bufferBatches?: number | undefined
+  /** Fetch limits (kafkajs's defaults when left out): small ones make small batches that interleave partitions finely. */
+  readonly fetch?: { readonly maxBytesPerPartition?: number; readonly maxBytes?: number } | undefined
+  /** Tests: called with a way to pause and resume single partitions once a consumer runs. */
+  readonly onConsumerRunning?: ((control: PartitionControl) => void) | undefined
+}
+
+export interface PartitionControl {
+  readonly pause: (partitions: ReadonlyArray<number>) => void
+  readonly resume: (partitions: ReadonlyArray<number>) => void
 }
 
 /**
@@ -311,12 +322,14 @@ export const KafkaLineSource = {
         }, "analyzer")
 
         const admin: Admin = kafka.admin()
-        let adminConnected = false
+        // One connect for callers that overlap (commit and the end-offset poll).
+        let adminConnected: Promise<void> | undefined
         const withAdmin = async <A>(f: (admin: Admin) => Promise<A>): Promise<A> => {
-          if (!adminConnected) {
-            await admin.connect()
-            adminConnected = true
-          }
+          adminConnected ??= admin.connect().catch((e) => {
+            adminConnected = undefined
+            throw e
+          })
+          await adminConnected
           return f(admin)
         }
         yield* Effect.addFinalizer(() => quietly(() => admin.disconnect()))
@@ -326,7 +339,8 @@ export const KafkaLineSource = {
 
         const runConsumer = (
           queue: Queue.Queue<LineBatch, SourceError | import("effect/Cause").Done>,
-          position: Map<number, number>
+          position: Map<number, number>,
+          progress: KafkaProgress
         ): Effect.Effect<unknown, SourceError> =>
           Effect.scoped(Effect.gen(function*() {
             const consumer = kafka.consumer({
@@ -338,6 +352,7 @@ export const KafkaLineSource = {
               // Long-poll at most 1 s: bounds how long a stop (or a rebalance) waits for a fetch.
               maxWaitTimeInMs: 1_000,
               readUncommitted: false,
+              ...options.fetch,
               retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 }
             })
             const stopping = new AbortController()
@@ -361,12 +376,46 @@ export const KafkaLineSource = {
                 const offset = position.get(partition)
                 if (offset !== undefined) consumer.seek({ topic, partition, offset: String(offset) })
               }
-              // Tell the analyzer the source is live again (an empty batch; dropped if the queue is full of data).
-              Queue.offerUnsafe(queue, { lines: [], rejected: [], position: positionSnapshot(position) })
+              progress.assign(assigned)
+              // Tell the analyzer the source is live again and which partitions it reads (an empty
+              // batch; dropped if the queue is full of data: the next end-offset poll says it again).
+              Queue.offerUnsafe(queue, emptyBatch())
             })
+            // Until the group has answered, this process reads no partition: none holds windows back or is idle.
+            consumer.on(consumer.events.REBALANCING, () => progress.assign([]))
             onOutOfRange = (t, p) => {
-              if (t === topic) position.delete(p)
+              if (t !== topic) return
+              position.delete(p)
+              progress.forget(p)
             }
+            const emptyBatch = (): LineBatch => ({
+              lines: [],
+              rejected: [],
+              position: positionSnapshot(position),
+              partitions: progress.snapshot()
+            })
+            // Partitions without new messages produce no batches: ask the broker where they end.
+            const pollEndOffsets = Effect.tryPromise(async () => {
+              const offsets = await withAdmin((a) => a.fetchTopicOffsets(topic))
+              const ends = new Map(offsets.map((o) => [o.partition, Number(o.high)]))
+              const starts = new Map<number, number>()
+              const missing = progress.withoutPosition
+              if (missing.length > 0) {
+                const [committed] = await withAdmin((a) => a.fetchOffsets({ groupId, topics: [topic] }))
+                for (const partition of missing) {
+                  const offset = Number(committed?.partitions.find((c) => c.partition === partition)?.offset ?? -1)
+                  const range = offsets.find((o) => o.partition === partition)
+                  if (offset >= 0) starts.set(partition, offset)
+                  else if (range) starts.set(partition, Number(startingOffsets === "earliest" ? range.low : range.high))
+                }
+              }
+              progress.polled(ends, starts)
+            }).pipe(
+              Effect.andThen(Effect.suspend(() => Queue.offer(queue, emptyBatch()))),
+              Effect.ignore, // a failed poll leaves the last answer in place; the next one retries
+              Effect.andThen(Effect.sleep(END_OFFSET_POLL_MS)),
+              Effect.forever
+            )
 
             yield* retryKafka(
               () => consumer.connect(),
@@ -400,7 +449,14 @@ export const KafkaLineSource = {
                     }
                     if (last < 0) return
                     position.set(partition, last + 1)
-                    const lineBatch: LineBatch = { lines, rejected, position: positionSnapshot(position) }
+                    const highWatermark = Number(batch.highWatermark)
+                    const lineBatch: LineBatch = {
+                      lines,
+                      rejected,
+                      position: positionSnapshot(position),
+                      partition,
+                      caughtUp: last + 1 >= highWatermark
+                    }
                     // Back-pressure: hold kafkajs until the stream has room, heartbeating meanwhile.
                     const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000)
                     try {
@@ -410,12 +466,18 @@ export const KafkaLineSource = {
                     } finally {
                       clearInterval(beat)
                     }
+                    progress.queuedThrough(partition, last + 1, highWatermark)
                     resolveOffset(String(last))
                   }
                 }),
               catch: (e) => new SourceError({ message: `starting the Kafka consumer failed: ${describeKafkaError(e)}`, cause: e })
             })
             current = consumer
+            yield* Effect.forkScoped(pollEndOffsets)
+            options.onConsumerRunning?.({
+              pause: (partitions) => consumer.pause([{ topic, partitions: [...partitions] }]),
+              resume: (partitions) => consumer.resume([{ topic, partitions: [...partitions] }])
+            })
             return yield* Effect.promise(() => crashed)
           }))
 
@@ -461,9 +523,10 @@ export const KafkaLineSource = {
                     position.set(partition, target)
                   }
                 }
+                const progress = new KafkaProgress(position)
                 let restarts = 0
                 while (true) {
-                  const error = yield* runConsumer(queue, position)
+                  const error = yield* runConsumer(queue, position, progress)
                   if (isFatalKafkaError(error)) {
                     return yield* Effect.fail(
                       new SourceError({ message: `the Kafka consumer stopped: ${describeKafkaError(error)}`, cause: error })

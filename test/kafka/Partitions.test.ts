@@ -25,7 +25,7 @@ import { ErrorStore, RejectedStore, WindowStore } from "../../src/sinks/Stores.t
 import { KafkaAlertPublisher, KafkaLineSource, kafkaSettingsFromEnv, type PartitionControl } from "../../src/transport/Kafka.ts"
 import { setKafkaNoticeWriter } from "../../src/transport/KafkaClient.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
-import { randomSuffix, sleep, testBrokers } from "./broker.ts"
+import { plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"
 import { errorKey, expectPartitionAlerts, expectSameMultiset, expectWindowRows, partitionTruthOf } from "./support/truth.ts"
 
@@ -236,4 +236,103 @@ describe.concurrent("per-partition watermarks, real broker", () => {
       }
     }, 600_000)
   }
+})
+
+describe("idle partitions, real broker", () => {
+  it("an empty partition never holds windows back; a quiet one stops after --idle-timeout; one with unread records always does", async () => {
+    const id = randomSuffix()
+    const topic = `loglens-idle-${id}`
+    const groupId = `loglens-idle-${id}-group`
+    const dir = tempDir("idle")
+    dirs.push(dir)
+    const output = path.join(dir, "out")
+    const WINDOW = 2_000
+    const IDLE = 4_000
+    const T = Math.floor((Date.now() - 3_600_000) / WINDOW) * WINDOW
+    const record = (ms: number) => `{"timestamp":"${new Date(ms).toISOString()}","ip":"10.0.0.1","method":"GET","url":"/r","status":404}`
+    await createTopic(brokers, topic, 3)
+    const producer = plainKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 })
+    await producer.connect()
+    const send = (partition: number, times: ReadonlyArray<number>) =>
+      producer.send({ topic, acks: -1, messages: times.map((ms) => ({ value: record(ms), partition })) })
+    // Partition 1: windows 0 and 1 only (watermark T + 3.4 s). Partition 2: nothing, ever.
+    const p1 = Array.from({ length: 20 }, (_, i) => T + 100 + i * 190)
+    await send(1, p1)
+    let produced = p1.length
+    // Partition 0 goes on: one record every 250 ms, its event time a quarter second further each time.
+    let p0Time = T
+    let feeding = true
+    const feeder = (async () => {
+      while (feeding) {
+        await send(0, [p0Time])
+        produced++
+        p0Time += 250
+        await sleep(250)
+      }
+    })()
+
+    const cell: { current: Checkpoint | undefined } = { current: undefined }
+    let control: PartitionControl | undefined
+    const settings = kafkaSettingsFromEnv(brokers, {})
+    const runtime = ManagedRuntime.make(Layer.mergeAll(
+      ErrorStore.layerFile(path.join(output, "errors")),
+      WindowStore.layerFile(path.join(output, "windows")),
+      RejectedStore.layerFile(path.join(output, "rejected")),
+      CheckpointStore.layerMemory(cell),
+      KafkaLineSource.layer({ settings, topic, groupId, startingOffsets: "earliest", maxLineBytes: 65_536, onConsumerRunning: (c) => void (control ??= c) }),
+      KafkaAlertPublisher.layer({ settings, topic: `${topic}-alerts`, groupId, sourceTopic: topic })
+    ))
+    const fiber = runtime.runFork(runAnalyzer({
+      analysis: { format: "json", windowMs: WINDOW, watermarkMs: 500, threshold: 1_000, idleTimeoutMs: IDLE, maxFutureMs: 3_600_000 },
+      triggerMs: 60_000,
+      commitIntervalMs: 100,
+      checkpointSettings: { format: "json", window: `${WINDOW}ms`, watermark: "500ms", threshold: 1_000 }
+    }))
+    const closed = () => readParts(path.join(output, "windows")).map((r) => Date.parse(r.window_start) - T)
+    const waitFor = async (what: string, ok: () => boolean, timeoutMs = 30_000) => {
+      const deadline = Date.now() + timeoutMs
+      while (!ok() && Date.now() < deadline) await sleep(20)
+      expect(ok(), what).toBe(true)
+    }
+    try {
+      await waitFor("partition 1 read", () => (cell.current?.position["1"] ?? 0) >= p1.length)
+      const readAt = Date.now()
+      // Window 0 closes although partition 2 never had a record; window 1 waits for quiet partition 1.
+      await waitFor("window 0 closed", () => closed().includes(0), IDLE - 1_000)
+      expect(closed()).not.toContain(WINDOW)
+      await waitFor("window 1 closed once partition 1 is idle", () => closed().includes(WINDOW), IDLE + 5_000)
+      const quietFor = Date.now() - readAt
+      expect(quietFor, "window 1 closed before partition 1 was quiet for --idle-timeout").toBeGreaterThanOrEqual(IDLE - 300)
+      // ...while partition 0 goes on: its own watermark still holds its latest window open.
+      expect(Math.max(...closed())).toBeLessThan(p0Time - T - 500)
+
+      // Partition 1 gets records again, but is paused: it has unread records, so it is not idle and
+      // holds every window from its watermark on back, however long it stays quiet.
+      control!.pause([1])
+      const resumeAt = p0Time + 1_000
+      const later = Array.from({ length: 5 }, (_, i) => resumeAt + i * 100)
+      await send(1, later)
+      produced += later.length
+      await sleep(1_500) // the end-offset poll sees them
+      const before = closed().length
+      await sleep(IDLE + 1_000)
+      expect(closed().length, "a window closed while partition 1 had unread records").toBe(before)
+      control!.resume([1])
+      await waitFor("partition 1 read again", () => (cell.current?.position["1"] ?? 0) >= p1.length + later.length)
+      // Its records were on time: they count, in windows that were held open for them.
+      feeding = false
+      await feeder
+      await waitFor("every line read and every window closed", () =>
+        cell.current?.analysis.counters.lines === produced && cell.current.analysis.cells.length === 0, IDLE * 3)
+      expect(cell.current!.analysis.counters.late).toBe(0)
+      const rows = readParts(path.join(output, "windows"))
+      expect(rows.reduce((n, r) => n + r.error_count, 0)).toBe(produced)
+    } finally {
+      feeding = false
+      await feeder
+      await producer.disconnect()
+      await runtime.runPromise(Fiber.interrupt(fiber))
+      await runtime.dispose()
+    }
+  }, 120_000)
 })

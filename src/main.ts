@@ -9,7 +9,6 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
-import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -28,7 +27,7 @@ import {
 } from "./domain/Options.ts"
 import { runGenerator } from "./generator/Generator.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
-import { CheckpointStore } from "./sinks/CheckpointStore.ts"
+import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
@@ -164,7 +163,12 @@ const analyze = Command.make(
       Flag.withDefault("1s")
     ),
     output: Flag.String("output").pipe(Flag.withDescription("Output folder. (default: ./output)"), Flag.withDefault("./output")),
-    checkpoint: Flag.String("checkpoint").pipe(Flag.withDescription("Checkpoint folder. (default: ./checkpoint)"), Flag.withDefault("./checkpoint")),
+    checkpoint: Flag.String("checkpoint").pipe(
+      Flag.withDescription(
+        "Checkpoint folder, which belongs to one output folder and is never applied to another. (default: <output>/checkpoint)"
+      ),
+      Flag.optional
+    ),
     clean: Flag.Boolean("clean").pipe(
       Flag.withDescription("Start over: empty the output and checkpoint folders (production: also reset the consumer group offsets)."),
       Flag.withDefault(false)
@@ -213,8 +217,9 @@ const analyze = Command.make(
     const kafkaSettings = flags.mode === "production"
       ? kafkaSettingsFromEnv(yield* brokersFrom(flags.kafkaBroker))
       : undefined
+    const checkpoint = Option.getOrElse(flags.checkpoint, () => path.join(flags.output, "checkpoint"))
     if (flags.clean) {
-      yield* clean(flags.output, flags.checkpoint)
+      yield* clean(flags.output, checkpoint)
       if (kafkaSettings !== undefined) yield* resetConsumerGroup(kafkaSettings, flags.groupId)
     }
 
@@ -222,7 +227,7 @@ const analyze = Command.make(
       ErrorStore.layerFile(path.join(flags.output, "errors")),
       WindowStore.layerFile(path.join(flags.output, "windows")),
       RejectedStore.layerFile(path.join(flags.output, "rejected")),
-      CheckpointStore.layerFile(flags.checkpoint)
+      CheckpointStore.layerFile(checkpoint, flags.output)
     )
     let transport
     if (kafkaSettings !== undefined) {
@@ -275,7 +280,8 @@ const clean = (output: string, checkpoint: string) =>
   Effect.tryPromise({
     try: async () => {
       for (const folder of OUTPUT_FOLDERS) await fs.rm(path.join(output, folder), { recursive: true, force: true })
-      await fs.rm(path.join(checkpoint, "checkpoint.json"), { force: true })
+      const names = await fs.readdir(checkpoint).catch(() => [])
+      for (const name of names) if (isCheckpointFile(name)) await fs.rm(path.join(checkpoint, name), { force: true })
     },
     catch: (cause) => new OptionError({ message: `--clean could not empty ${output} and ${checkpoint}: ${String(cause)}` })
   })
@@ -285,23 +291,30 @@ const loglens = Command.make("loglens").pipe(
   Command.withSubcommands([generate, analyze])
 )
 
-/** Typed failures are printed as one plain line; the CLI library prints its own parse errors. */
-const describeFailure = (error: unknown): string | undefined =>
-  typeof error === "object" && error !== null && "_tag" in error && "message" in error &&
-    !String((error as { _tag: string })._tag).startsWith("~effect/cli")
-    ? String((error as { message: unknown }).message)
-    : undefined
+/**
+ * Every failure in plain words on stderr: typed errors (and defects that carry one) by their message,
+ * anything else with its stack, as a bug. The CLI library prints its own parse errors.
+ */
+const printFailures = (cause: Cause.Cause<unknown>): void => {
+  for (const reason of cause.reasons) {
+    if (Cause.isInterruptReason(reason)) continue
+    const error: unknown = Cause.isFailReason(reason) ? reason.error : reason.defect
+    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
+    if (tag?.startsWith("~effect/cli")) continue
+    const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+    if (tag !== undefined) console.error(`loglens: ${message}`)
+    else console.error(`loglens: unexpected failure (a bug in loglens; please report it): ${(error as Error)?.stack ?? message}`)
+  }
+}
 
 Command.runWith(loglens, { version: "0.1.0" })(joinStatusDistributionWords(process.argv.slice(2))).pipe(
-  Effect.tapError((error) => {
-    const message = describeFailure(error)
-    return message === undefined ? Effect.void : Console.error(`loglens: ${message}`)
-  }),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    // SIGINT / SIGTERM end the programs gracefully (windows closed, files flushed), so they exit 0.
-    teardown: (exit, onExit) =>
+    // SIGINT / SIGTERM end the programs gracefully (see the README), so they exit 0.
+    teardown: (exit, onExit) => {
+      if (Exit.isFailure(exit)) printFailures(exit.cause)
       onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+    }
   })
 )

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
 /**
  * The `loglens` command line: `generate` and `analyze`.
  *
@@ -30,8 +30,11 @@ import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
-import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
-import { resetConsumerGroup } from "./transport/KafkaClient.ts"
+import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
+import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
+import { kafkaSettingsFromEnv } from "./transport/kafka/Settings.ts"
+import { KafkaLineSink } from "./transport/kafka/Sink.ts"
+import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
 export class OptionError extends Schema.TaggedError<OptionError>()("OptionError", {

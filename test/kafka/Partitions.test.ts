@@ -22,8 +22,9 @@ import * as path from "node:path"
 import { runAnalyzer } from "../../src/analyzer/Analyzer.ts"
 import { type Checkpoint, CheckpointStore } from "../../src/sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "../../src/sinks/Stores.ts"
-import { KafkaAlertPublisher, KafkaLineSource, kafkaSettingsFromEnv, type PartitionControl } from "../../src/transport/Kafka.ts"
-import { setKafkaNoticeWriter } from "../../src/transport/KafkaClient.ts"
+import { KafkaAlertPublisher } from "../../src/transport/kafka/AlertPublisher.ts"
+import { kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
+import { KafkaLineSource, type PartitionControl } from "../../src/transport/kafka/Source.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
 import { plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"
@@ -34,7 +35,6 @@ const dirs: Array<string> = []
 
 beforeAll(async () => {
   brokers = await testBrokers()
-  setKafkaNoticeWriter((line) => process.stderr.write(`[kafka notice] ${line}\n`))
 }, 600_000)
 
 afterAll(() => {

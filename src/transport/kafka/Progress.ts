@@ -13,7 +13,7 @@
  * batches). A partition the stream got nothing from yet counts from the
  * group's committed offset, else from `--starting-offsets`.
  */
-import type { PartitionProgress } from "../domain/Analysis.ts"
+import type { PartitionProgress } from "../../domain/Analysis.ts"
 
 /** How often the source asks the broker where its partitions end. */
 export const END_OFFSET_POLL_MS = 1_000

@@ -32,7 +32,7 @@ import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
 import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
-import { kafkaSettingsFromEnv } from "./transport/kafka/Settings.ts"
+import { kafkaSettingsFromEnv, TOPIC_NAME_RULE, topicNameProblem } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
 import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
@@ -57,9 +57,12 @@ const format = Flag.Literals("format", ["json", "csv"]).pipe(
   Flag.withDescription("Line format: JSON objects or CSV (timestamp,ip,method,url,status). (default: json)"),
   Flag.withDefault("json")
 )
+/** Kafka's rule for topic names, checked at the flag rather than retried against the broker. */
+const validTopic = Flag.filter((name: string) => topicNameProblem(name) === undefined, () => TOPIC_NAME_RULE)
 const topic = Flag.String("topic").pipe(
   Flag.withDescription("Production mode: the Kafka topic of log lines. (default: http-logs)"),
-  Flag.withDefault("http-logs")
+  Flag.withDefault("http-logs"),
+  validTopic
 )
 const kafkaBroker = Flag.String("kafka-broker").pipe(
   Flag.withDescription("Production mode: brokers as host:port[,host:port] (default: $KAFKA_BROKERS or localhost:9092)."),
@@ -194,7 +197,8 @@ const analyze = Command.make(
     ),
     alertsTopic: Flag.String("alerts-topic").pipe(
       Flag.withDescription("Production mode: topic that receives alerts. (default: alerts)"),
-      Flag.withDefault("alerts")
+      Flag.withDefault("alerts"),
+      validTopic
     )
   },
   Effect.fn("analyze")(function*(flags) {

@@ -156,7 +156,7 @@ const analyze = Command.make(
       Flag.withDefault("10s")
     ),
     idleTimeout: Flag.String("idle-timeout").pipe(
-      Flag.withDescription("Live input quiet for this long closes every open window (default: the window size)."),
+      Flag.withDescription("A partition quiet this long with nothing unread stops holding windows back; live input all quiet this long closes every open window. (default: the window size)"),
       Flag.optional
     ),
     threshold: Flag.Int("threshold").pipe(

@@ -34,12 +34,12 @@ import { madeGroup, madeTopic, randomSuffix, removeLeftovers, sleep, testBrokers
 import { cli, hasStackTrace, interrupt, killAll } from "./support/processes.ts"
 import { createTopic, produceLines, readCommitted } from "./support/topics.ts"
 import {
+  allClosedPattern,
   errorKey,
   expectPartitionAlerts,
   expectSameMultiset,
   expectWindowRows,
   lastLinesRead,
-  linesReadPattern,
   partitionTruthOf
 } from "./support/truth.ts"
 
@@ -187,9 +187,8 @@ describe("crash recovery: kill -9 the analyzer at random moments", () => {
       expect(kills, log.join("\n")).toBeGreaterThanOrEqual(5)
 
       const last = cli(args)
-      await last.waitFor(linesReadPattern(truth.counters.lines), 180_000)
       // A stop keeps open windows: wait for the idle rule to close them all first.
-      await last.waitFor(/open windows 0,/, 60_000)
+      await last.waitFor(allClosedPattern(truth.counters.lines), 180_000)
       const done = await interrupt(last)
       log.push(`finished at ${Date.now() - t0} ms`)
       expect(done.code, done.stderr).toBe(0)

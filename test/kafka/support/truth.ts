@@ -117,6 +117,12 @@ export const expectAlerts = (
 /** "lines read 12,345," as the console report prints it. */
 export const linesReadPattern = (n: number): RegExp => new RegExp(`lines read ${n.toLocaleString("en-US")},`)
 
+/**
+ * A report after `n` lines with no window open: in production mode a stop keeps the open windows,
+ * so a test that wants every final row waits for this (the idle rule) before it stops the analyzer.
+ */
+export const allClosedPattern = (n: number): RegExp => new RegExp(`${linesReadPattern(n).source}[^\n]*open windows 0,`)
+
 /** The last "lines read N" the analyzer printed, or -1. */
 export const lastLinesRead = (output: string): number => {
   const all = [...output.matchAll(/lines read ([\d,]+),/g)]

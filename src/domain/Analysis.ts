@@ -301,8 +301,9 @@ export class Analysis {
     for (const state of this.partitions.values()) {
       if (!state.owned) continue
       owned = true
-      const idle = state !== reading && state.caughtUp &&
-        (state.maxEventTimeMs === -Infinity || (!this.idleClockPaused && nowMs - state.lastValidAtMs >= idleTimeoutMs))
+      // Until the source is ready after a restore, no partition is idle: what is unread is not known yet.
+      const idle = state !== reading && state.caughtUp && !this.idleClockPaused &&
+        (state.maxEventTimeMs === -Infinity || nowMs - state.lastValidAtMs >= idleTimeoutMs)
       if (!idle && state.maxEventTimeMs - lateness < minMs) minMs = state.maxEventTimeMs - lateness
     }
     if (minMs === Infinity) return !owned

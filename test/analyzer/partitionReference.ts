@@ -1,6 +1,6 @@
 /**
- * An independent model of the per-partition watermark rule (README, "Windows,
- * watermarks and late data"), for input split over partitions. Like
+ * An independent model of the per-partition watermark rule (README, "What the
+ * analyzer computes"), for input split over partitions. Like
  * reference.ts (whose record parsing it uses) it shares no code with src/.
  *
  * Why one pass per partition is enough: a record read from p is late when its
@@ -158,6 +158,6 @@ export const prefixUnionSizes = (lists: ReadonlyArray<ReadonlyArray<string>>, to
   return [...sizes].sort((a, b) => a - b)
 }
 
-/** An estimate (HyperLogLog, capped at the count) matches one of the possible exact values: within 2 %, or 1. */
+/** An estimate (HyperLogLog, capped at the count) is within 2 % of one of the possible exact values. */
 export const matchesOneOf = (estimate: number, exact: ReadonlyArray<number>): boolean =>
-  exact.some((n) => Math.abs(estimate - n) <= Math.max(1, 0.02 * n))
+  exact.some((n) => Math.abs(estimate - n) <= 0.02 * n)

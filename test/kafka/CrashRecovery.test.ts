@@ -30,6 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { readPartLines, readParts, tempDir } from "../e2e/cli.ts"
+import { prng } from "../support/prng.ts"
 import { madeGroup, madeTopic, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
 import { cli, hasStackTrace, interrupt, killAll } from "./support/processes.ts"
 import { createTopic, produceLines, readCommitted } from "./support/topics.ts"
@@ -53,14 +54,6 @@ afterAll(async () => {
   await killAll()
   await removeLeftovers(brokers)
 }, 60_000)
-
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with the same seed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const WINDOW_MS = 30_000
 const LINES = 300_000

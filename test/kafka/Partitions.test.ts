@@ -27,6 +27,7 @@ import { KafkaAlertPublisher } from "../../src/transport/kafka/AlertPublisher.ts
 import { kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
 import { KafkaLineSource, type PartitionControl } from "../../src/transport/kafka/Source.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
+import { prng } from "../support/prng.ts"
 import { cli, killAll } from "./support/processes.ts"
 import { madeGroup, madeTopic, plainKafka, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"
@@ -55,14 +56,6 @@ afterAll(async () => {
 const WINDOW_MS = 30_000
 const THRESHOLD = 12
 const IDLE_MS = 1_500
-
-/** mulberry32, seeded so that a failure can be replayed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 /**
  * 18 000 lines over 60 windows in time order, split round-robin over the partitions: each
@@ -108,11 +101,23 @@ interface RunResult {
   readonly alertsTopic: string
 }
 
-/**
- * Runs the analyzer on `topic` until every line is read and every window closed by the idle rule
- * (the backlog is complete, so every partition ends idle), then stops it.
- */
-const analyse = async (topic: string, lineCount: number, plan: Plan, idleTimeoutMs = IDLE_MS): Promise<RunResult> => {
+interface Running {
+  readonly output: string
+  readonly groupId: string
+  readonly alertsTopic: string
+  /** The latest checkpoint (kept in memory). */
+  readonly checkpoint: () => Checkpoint | undefined
+  /** The running consumer's pause and resume, once it runs. */
+  readonly control: () => PartitionControl | undefined
+  readonly stop: () => Promise<void>
+}
+
+/** The analyzer in this process: the real Kafka source and alert publisher, file stores, checkpoint in memory. */
+const startAnalyzer = (
+  topic: string,
+  analysis: { readonly windowMs: number; readonly watermarkMs: number; readonly threshold: number; readonly idleTimeoutMs: number },
+  fetch?: Plan["fetch"]
+): Running => {
   const id = randomSuffix()
   const dir = tempDir("partitions")
   dirs.push(dir)
@@ -122,7 +127,7 @@ const analyse = async (topic: string, lineCount: number, plan: Plan, idleTimeout
   const settings = kafkaSettingsFromEnv(brokers, {})
   const cell: { current: Checkpoint | undefined } = { current: undefined }
   let control: PartitionControl | undefined
-  const layer = Layer.mergeAll(
+  const runtime = ManagedRuntime.make(Layer.mergeAll(
     ErrorStore.layerFile(path.join(output, "errors")),
     WindowStore.layerFile(path.join(output, "windows")),
     RejectedStore.layerFile(path.join(output, "rejected")),
@@ -133,27 +138,46 @@ const analyse = async (topic: string, lineCount: number, plan: Plan, idleTimeout
       groupId,
       startingOffsets: "earliest",
       maxLineBytes: 65_536,
-      fetch: plan.fetch,
+      fetch,
       onConsumerRunning: (c) => void (control ??= c)
     }),
     KafkaAlertPublisher.layer({ settings, topic: alertsTopic, groupId, sourceTopic: topic })
-  )
-  const runtime = ManagedRuntime.make(layer)
+  ))
   const fiber = runtime.runFork(runAnalyzer({
-    analysis: { format: "json", windowMs: WINDOW_MS, watermarkMs: 10_000, threshold: THRESHOLD, idleTimeoutMs, maxFutureMs: 3_600_000 },
+    analysis: { format: "json", maxFutureMs: 3_600_000, ...analysis },
     triggerMs: 60_000,
-    commitIntervalMs: 200,
-    checkpointSettings: { format: "json", window: `${WINDOW_MS}ms`, watermark: "10000ms", threshold: THRESHOLD }
+    commitIntervalMs: 100,
+    checkpointSettings: { format: "json", window: `${analysis.windowMs}ms`, watermark: `${analysis.watermarkMs}ms`, threshold: analysis.threshold }
   }))
+  return {
+    output,
+    groupId,
+    alertsTopic,
+    checkpoint: () => cell.current,
+    control: () => control,
+    stop: async () => {
+      await runtime.runPromise(Fiber.interrupt(fiber))
+      await runtime.dispose()
+    }
+  }
+}
+
+/**
+ * Runs the analyzer on `topic` until every line is read and every window closed by the idle rule
+ * (the backlog is complete, so every partition ends idle), then stops it.
+ */
+const analyse = async (topic: string, lineCount: number, plan: Plan): Promise<RunResult> => {
+  const run = startAnalyzer(topic, { windowMs: WINDOW_MS, watermarkMs: 10_000, threshold: THRESHOLD, idleTimeoutMs: IDLE_MS }, plan.fetch)
   try {
     const driving = (async () => {
       const deadline = Date.now() + 30_000
-      while (control === undefined && Date.now() < deadline) await sleep(5)
-      if (control !== undefined && plan.drive) await plan.drive(control, () => cell.current)
+      while (run.control() === undefined && Date.now() < deadline) await sleep(5)
+      const control = run.control()
+      if (control !== undefined && plan.drive) await plan.drive(control, run.checkpoint)
     })()
     const deadline = Date.now() + 120_000
     const done = () => {
-      const cp = cell.current
+      const cp = run.checkpoint()
       return cp !== undefined && cp.analysis.counters.lines === lineCount && cp.analysis.cells.length === 0
     }
     while (!done() && Date.now() < deadline) await sleep(50)
@@ -162,18 +186,17 @@ const analyse = async (topic: string, lineCount: number, plan: Plan, idleTimeout
     // ends): this test is about what the rule decides, not about a stop in the middle of an epoch.
     const ends = await topicOffsets(brokers, topic)
     while (Date.now() < deadline) {
-      const committed = await committedOffsets(brokers, groupId, topic)
+      const committed = await committedOffsets(brokers, run.groupId, topic)
       if (ends.every((e) => (committed.get(e.partition) ?? (e.high === 0 ? 0 : -1)) >= e.high)) break
       await sleep(100)
     }
     await sleep(300)
-    expect(done(), `${plan.label}: not every line read and window closed in time: ${JSON.stringify(cell.current?.position)}`)
+    expect(done(), `${plan.label}: not every line read and window closed in time: ${JSON.stringify(run.checkpoint()?.position)}`)
       .toBe(true)
   } finally {
-    await runtime.runPromise(Fiber.interrupt(fiber))
-    await runtime.dispose()
+    await run.stop()
   }
-  return { checkpoint: cell.current!, output, alertsTopic }
+  return { checkpoint: run.checkpoint()!, output: run.output, alertsTopic: run.alertsTopic }
 }
 
 /** Waits until every partition but `except` has been read to its end (per the checkpoint). */
@@ -251,12 +274,7 @@ describe.concurrent("per-partition watermarks, real broker", () => {
 
 describe("idle partitions, real broker", () => {
   it("an empty partition never holds windows back; a quiet one stops after --idle-timeout; one with unread records always does", async () => {
-    const id = randomSuffix()
-    const topic = madeTopic(`loglens-idle-${id}`)
-    const groupId = madeGroup(`loglens-idle-${id}-group`)
-    const dir = tempDir("idle")
-    dirs.push(dir)
-    const output = path.join(dir, "out")
+    const topic = madeTopic(`loglens-idle-${randomSuffix()}`)
     const WINDOW = 2_000
     const IDLE = 4_000
     const T = Math.floor((Date.now() - 3_600_000) / WINDOW) * WINDOW
@@ -282,23 +300,8 @@ describe("idle partitions, real broker", () => {
       }
     })()
 
-    const cell: { current: Checkpoint | undefined } = { current: undefined }
-    let control: PartitionControl | undefined
-    const settings = kafkaSettingsFromEnv(brokers, {})
-    const runtime = ManagedRuntime.make(Layer.mergeAll(
-      ErrorStore.layerFile(path.join(output, "errors")),
-      WindowStore.layerFile(path.join(output, "windows")),
-      RejectedStore.layerFile(path.join(output, "rejected")),
-      CheckpointStore.layerMemory(cell),
-      KafkaLineSource.layer({ settings, topic, groupId, startingOffsets: "earliest", maxLineBytes: 65_536, onConsumerRunning: (c) => void (control ??= c) }),
-      KafkaAlertPublisher.layer({ settings, topic: madeTopic(`${topic}-alerts`), groupId, sourceTopic: topic })
-    ))
-    const fiber = runtime.runFork(runAnalyzer({
-      analysis: { format: "json", windowMs: WINDOW, watermarkMs: 500, threshold: 1_000, idleTimeoutMs: IDLE, maxFutureMs: 3_600_000 },
-      triggerMs: 60_000,
-      commitIntervalMs: 100,
-      checkpointSettings: { format: "json", window: `${WINDOW}ms`, watermark: "500ms", threshold: 1_000 }
-    }))
+    const run = startAnalyzer(topic, { windowMs: WINDOW, watermarkMs: 500, threshold: 1_000, idleTimeoutMs: IDLE })
+    const output = run.output
     const closed = () => readParts(path.join(output, "windows")).map((r) => Date.parse(r.window_start) - T)
     const waitFor = async (what: string, ok: () => boolean, timeoutMs = 30_000) => {
       const deadline = Date.now() + timeoutMs
@@ -306,7 +309,7 @@ describe("idle partitions, real broker", () => {
       expect(ok(), what).toBe(true)
     }
     try {
-      await waitFor("partition 1 read", () => (cell.current?.position["1"] ?? 0) >= p1.length)
+      await waitFor("partition 1 read", () => (run.checkpoint()?.position["1"] ?? 0) >= p1.length)
       const readAt = Date.now()
       // Window 0 closes although partition 2 never had a record; window 1 waits for quiet partition 1.
       await waitFor("window 0 closed", () => closed().includes(0), IDLE - 1_000)
@@ -319,7 +322,7 @@ describe("idle partitions, real broker", () => {
 
       // Partition 1 gets records again, but is paused: it has unread records, so it is not idle and
       // holds every window from its watermark on back, however long it stays quiet.
-      control!.pause([1])
+      run.control()!.pause([1])
       const resumeAt = p0Time + 1_000
       const later = Array.from({ length: 5 }, (_, i) => resumeAt + i * 100)
       await send(1, later)
@@ -328,22 +331,21 @@ describe("idle partitions, real broker", () => {
       const before = closed().length
       await sleep(IDLE + 1_000)
       expect(closed().length, "a window closed while partition 1 had unread records").toBe(before)
-      control!.resume([1])
-      await waitFor("partition 1 read again", () => (cell.current?.position["1"] ?? 0) >= p1.length + later.length)
+      run.control()!.resume([1])
+      await waitFor("partition 1 read again", () => (run.checkpoint()?.position["1"] ?? 0) >= p1.length + later.length)
       // Its records were on time: they count, in windows that were held open for them.
       feeding = false
       await feeder
       await waitFor("every line read and every window closed", () =>
-        cell.current?.analysis.counters.lines === produced && cell.current.analysis.cells.length === 0, IDLE * 3)
-      expect(cell.current!.analysis.counters.late).toBe(0)
+        run.checkpoint()?.analysis.counters.lines === produced && run.checkpoint()?.analysis.cells.length === 0, IDLE * 3)
+      expect(run.checkpoint()!.analysis.counters.late).toBe(0)
       const rows = readParts(path.join(output, "windows"))
       expect(rows.reduce((n, r) => n + r.error_count, 0)).toBe(produced)
     } finally {
       feeding = false
       await feeder
       await producer.disconnect()
-      await runtime.runPromise(Fiber.interrupt(fiber))
-      await runtime.dispose()
+      await run.stop()
     }
   }, 120_000)
 })

@@ -88,30 +88,8 @@ export const expectAlerts = (
   expected: RefResult["alerts"],
   threshold = 100
 ): void => {
-  const keys = messages.map((m) => m.key ?? "<no key>")
-  const duplicated = new Set(keys.filter((k, i) => keys.indexOf(k) !== i))
-  // Every copy with its place in the topic and its alert_timestamp: a copy re-sent by the publisher
-  // repeats the timestamp, an alert raised again by the analysis has a new one.
-  const copies = messages.filter((m) => duplicated.has(m.key ?? "<no key>")).slice(0, 12)
-    .map((m) => `${(m as { offset?: number }).offset ?? "?"} ${m.key} ${JSON.parse(m.value).alert_timestamp}`)
-  expect(keys.length - new Set(keys).size, `duplicate alerts: ${[...duplicated].slice(0, 5)}\n${copies.join("\n")}`)
-    .toBe(0)
-  expect([...keys].sort()).toEqual(expected.map((a) => `${a.window_start}|${a.status}`).sort())
-  const reference = new Map(expected.map((a) => [`${a.window_start}|${a.status}`, a]))
-  for (const m of messages) {
-    const alert = JSON.parse(m.value)
-    const ref = reference.get(m.key!)!
-    expect(Object.keys(alert).sort()).toEqual(
-      ["alert", "alert_timestamp", "error_count", "status", "unique_ips", "window_end", "window_start"]
-    )
-    expect([alert.window_start, alert.window_end, alert.status, alert.error_count, alert.alert], m.key!).toEqual(
-      [ref.window_start, ref.window_end, ref.status, threshold + 1, "ALERTE : Nombre d'erreurs élevé"]
-    )
-    expect(ref.error_count).toBe(threshold + 1)
-    expect(closeCount(alert.unique_ips, ref.unique_ips), `${m.key}: unique_ips ${alert.unique_ips} vs ${ref.unique_ips}`)
-      .toBe(true)
-    expect(alert.alert_timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
-  }
+  for (const ref of expected) expect(ref.error_count).toBe(threshold + 1)
+  expectAlertsWith(messages, expected.map((a) => ({ ...a, uniqueIps: [a.unique_ips] })), threshold)
 }
 
 /** "lines read 12,345," as the console report prints it. */
@@ -149,10 +127,21 @@ export const expectPartitionAlerts = (
   messages: ReadonlyArray<{ key: string | null; value: string }>,
   expected: PartitionRefResult["alerts"],
   threshold = 100
+): void => expectAlertsWith(messages, expected, threshold)
+
+const expectAlertsWith = (
+  messages: ReadonlyArray<{ key: string | null; value: string }>,
+  expected: PartitionRefResult["alerts"],
+  threshold: number
 ): void => {
   const keys = messages.map((m) => m.key ?? "<no key>")
-  const duplicated = [...new Set(keys.filter((k, i) => keys.indexOf(k) !== i))]
-  expect(duplicated.slice(0, 5), "duplicate alerts").toEqual([])
+  const duplicated = new Set(keys.filter((k, i) => keys.indexOf(k) !== i))
+  // Every copy with its place in the topic and its alert_timestamp: a copy re-sent by the publisher
+  // repeats the timestamp, an alert raised again by the analysis has a new one.
+  const copies = messages.filter((m) => duplicated.has(m.key ?? "<no key>")).slice(0, 12)
+    .map((m) => `${(m as { offset?: number }).offset ?? "?"} ${m.key} ${JSON.parse(m.value).alert_timestamp}`)
+  expect(keys.length - new Set(keys).size, `duplicate alerts: ${[...duplicated].slice(0, 5)}\n${copies.join("\n")}`)
+    .toBe(0)
   expect([...keys].sort()).toEqual(expected.map((a) => `${a.window_start}|${a.status}`).sort())
   const reference = new Map(expected.map((a) => [`${a.window_start}|${a.status}`, a]))
   const off: Array<string> = []
@@ -168,5 +157,5 @@ export const expectPartitionAlerts = (
     expect(alert.alert_timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
     if (!matchesOneOf(alert.unique_ips, ref.uniqueIps)) off.push(`${m.key}: ${alert.unique_ips} not in ${ref.uniqueIps}`)
   }
-  expect(off, "alert unique_ips no interleaving gives").toEqual([])
+  expect(off, "alert unique_ips that no interleaving gives (within the HyperLogLog's 2 %)").toEqual([])
 }

@@ -150,7 +150,7 @@ export class CheckpointStore extends Context.Service<CheckpointStore, {
     })
 }
 
-/** The cells file may grow to this, or to its first line's size if larger, before the next commit compacts it. */
+/** The lines appended to a cells file may add up to this, or to its first line's size if larger, before a compaction. */
 const COMPACT_AFTER_BYTES = 256 * 1024
 
 const HEADER = "checkpoint.json"
@@ -205,7 +205,8 @@ const fileStore = (folder: string, output: string) => {
     const lineBytes = Buffer.byteLength(line)
     const previous = cells
     let from = commit.epoch
-    if (previous === undefined || previous.bytes + lineBytes > Math.max(previous.baseBytes, COMPACT_AFTER_BYTES)) {
+    const appended = previous === undefined ? 0 : previous.bytes - previous.baseBytes
+    if (previous === undefined || appended + lineBytes > Math.max(previous.baseBytes, COMPACT_AFTER_BYTES)) {
       // Compaction: a new cells file that starts with every open cell.
       const base = JSON.stringify({ epoch: commit.epoch, cells: snapshot().cells, closedWindows: [] }) + "\n"
       yield* write(path.join(folder, cellsName(commit.epoch)), base)

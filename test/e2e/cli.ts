@@ -1,12 +1,15 @@
 /**
  * Helpers for end-to-end tests: run the built CLI (`dist/main.js`, built by
  * `npm test` before vitest starts) as a real child process, and read the
- * output folders it writes.
+ * output folders it writes. Nothing is left behind: a child still running
+ * when its test ends is killed, and a temp folder is removed when its test
+ * ends, whether the test passed or failed.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { onTestFinished } from "vitest"
 
 export const MAIN = path.resolve("dist/main.js")
 /** As the CLI's shebang: kafkajs's harmless negative timers would print a Node warning each. */
@@ -77,13 +80,40 @@ export const start = (args: ReadonlyArray<string>, options: StartOptions = {}): 
       check()
       void done.then(() => check())
     })
+  whenTestEnds(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL")
+      await done
+    }
+  })
   return { child, stdout: () => stdout, stderr: () => stderr, done, waitFor }
 }
 
 export const run = (args: ReadonlyArray<string>, options: StartOptions = {}) =>
   start(args, options).done
 
-export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `loglens-${prefix}-`))
+/** A new folder in the system's temp folder, removed with everything in it when the test ends. */
+export const tempDir = (prefix: string): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `loglens-${prefix}-`))
+  whenTestEnds(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 }))
+  return dir
+}
+
+const atExit: Array<() => void> = []
+
+/**
+ * Runs `cleanup` when the current test ends, passed or failed; outside a test (a `beforeAll`),
+ * when the test process exits. Cleanups run newest first, so a child started in a temp folder
+ * is stopped before its folder is removed.
+ */
+export const whenTestEnds = (cleanup: () => void | Promise<void>): void => {
+  try {
+    onTestFinished(cleanup)
+  } catch {
+    if (atExit.length === 0) process.once("exit", () => atExit.reverse().forEach((f) => void f()))
+    atExit.push(() => void cleanup())
+  }
+}
 
 /** Every JSON line of every part file in `folder`, in file order. */
 export const readParts = (folder: string): Array<any> => {

@@ -26,13 +26,13 @@
  * A stop keeps the open windows in production mode, so the last run is
  * stopped once the idle rule has closed them all.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { readPartLines, readParts, tempDir } from "../e2e/cli.ts"
 import { prng } from "../support/prng.ts"
-import { madeGroup, madeTopic, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
-import { cli, hasStackTrace, interrupt, killAll } from "./support/processes.ts"
+import { madeGroup, madeTopic, randomSuffix, sleep } from "./broker.ts"
+import { cli, hasStackTrace, interrupt, useSharedBroker } from "./support/processes.ts"
 import { createTopic, produceLines, readCommitted } from "./support/topics.ts"
 import {
   allClosedPattern,
@@ -44,16 +44,7 @@ import {
   partitionTruthOf
 } from "./support/truth.ts"
 
-let brokers: Array<string> = []
-
-beforeAll(async () => {
-  brokers = await testBrokers()
-}, 600_000)
-
-afterAll(async () => {
-  await killAll()
-  await removeLeftovers(brokers)
-}, 60_000)
+const shared = useSharedBroker()
 
 const WINDOW_MS = 30_000
 const LINES = 300_000
@@ -126,12 +117,12 @@ describe("crash recovery: kill -9 the analyzer at random moments", () => {
       expect(truth.rows.some((r) => r.error_count === 100 || r.error_count === 99)).toBe(true)
 
       let t0 = Date.now()
-      await createTopic(brokers, topic, partitions)
-      for (let p = 0; p < partitions; p++) await produceLines(brokers, topic, split[p]!, p)
+      await createTopic(shared.brokers, topic, partitions)
+      for (let p = 0; p < partitions; p++) await produceLines(shared.brokers, topic, split[p]!, p)
       log.push(`produced ${LINES} lines in ${Date.now() - t0} ms`)
 
       const args = [
-        "analyze", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--partitions", String(partitions),
+        "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--partitions", String(partitions),
         "--alerts-topic", alertsTopic, "--group-id", group, "--output", output, "--checkpoint", checkpoint,
         "--commit-interval", "100ms", "--trigger", "250ms",
         // A SIGKILLed analyzer stays in the group until its session times out (6 s), so each restart
@@ -200,7 +191,7 @@ describe("crash recovery: kill -9 the analyzer at random moments", () => {
       if (partitions === 1) expect(errors).toEqual(expectedErrors)
       expectWindowRows(readParts(path.join(output, "windows")), truth.rows)
       expectSameMultiset("rejected/", readParts(path.join(output, "rejected")).map((r) => r.line), truth.rejectedLines.flat())
-      expectPartitionAlerts(await readCommitted(brokers, alertsTopic, truth.alerts.length), truth.alerts)
+      expectPartitionAlerts(await readCommitted(shared.brokers, alertsTopic, truth.alerts.length), truth.alerts)
     }, 600_000)
   }
 })

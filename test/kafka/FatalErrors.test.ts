@@ -4,21 +4,12 @@
  * name (at the flag, and one the broker refuses), a record larger than the
  * topic accepts, and a topic deleted while the generator writes to it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { madeTopic, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
-import { cli, hasStackTrace, killAll } from "./support/processes.ts"
+import { describe, expect, it } from "vitest"
+import { madeTopic, randomSuffix, sleep } from "./broker.ts"
+import { cli, hasStackTrace, useSharedBroker } from "./support/processes.ts"
 import { createTopic, deleteTopic, topicOffsets } from "./support/topics.ts"
 
-let brokers: Array<string> = []
-
-beforeAll(async () => {
-  brokers = await testBrokers()
-}, 600_000)
-
-afterAll(async () => {
-  await killAll()
-  await removeLeftovers(brokers)
-}, 60_000)
+const shared = useSharedBroker()
 
 /** Runs the CLI and expects it to stop by itself within `withinMs`, with a non-zero exit and one plain message. */
 const expectPlainFailure = async (args: ReadonlyArray<string>, message: RegExp, withinMs: number) => {
@@ -49,10 +40,10 @@ describe.concurrent("fatal Kafka errors, real CLI", () => {
 
   it("a legal name the broker refuses (it collides with an existing topic) ends the generator", async () => {
     const base = `loglens-fatal-${randomSuffix()}`
-    await createTopic(brokers, `${base}.x`, 1)
+    await createTopic(shared.brokers, `${base}.x`, 1)
     madeTopic(`${base}_x`) // in case the broker took it after all
     const done = await expectPlainFailure(
-      ["generate", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", `${base}_x`, "--count", "10"],
+      ["generate", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", `${base}_x`, "--count", "10"],
       /creating topic\(s\) .*_x failed: Kafka refused the topic name .*INVALID_TOPIC_EXCEPTION/,
       60_000
     )
@@ -61,30 +52,30 @@ describe.concurrent("fatal Kafka errors, real CLI", () => {
 
   it("a line larger than the topic's max.message.bytes ends the generator, naming the setting", async () => {
     const topic = `loglens-fatal-large-${randomSuffix()}`
-    await createTopic(brokers, topic, 1, { "max.message.bytes": "100" })
+    await createTopic(shared.brokers, topic, 1, { "max.message.bytes": "100" })
     const done = await expectPlainFailure(
-      ["generate", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--count", "5", "--rate", "0"],
+      ["generate", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--count", "5", "--rate", "0"],
       /sending 1 lines to .* failed: Kafka refused a record as too large .*MESSAGE_TOO_LARGE.*max\.message\.bytes/,
       60_000
     )
     expect(done.stderr).not.toMatch(/retrying/)
-    expect((await topicOffsets(brokers, topic))[0]!.high).toBe(0)
+    expect((await topicOffsets(shared.brokers, topic))[0]!.high).toBe(0)
   }, 120_000)
 
   it("a topic deleted while the generator writes to it ends the generator (the broker does not recreate it)", async () => {
     const topic = madeTopic(`loglens-fatal-gone-${randomSuffix()}`)
     const generator = cli([
-      "generate", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--partitions", "1",
+      "generate", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--partitions", "1",
       "--count", "1000000", "--rate", "200"
     ])
     const deadline = Date.now() + 60_000
     while (Date.now() < deadline) {
-      const offsets = await topicOffsets(brokers, topic).catch(() => [])
+      const offsets = await topicOffsets(shared.brokers, topic).catch(() => [])
       if ((offsets[0]?.high ?? 0) >= 100) break
       await sleep(250)
     }
     expect(generator.child.exitCode, generator.stderr()).toBe(null)
-    await deleteTopic(brokers, topic)
+    await deleteTopic(shared.brokers, topic)
     const deletedAt = Date.now()
     const timer = setTimeout(() => generator.child.kill("SIGKILL"), 90_000)
     const done = await generator.done.finally(() => clearTimeout(timer))

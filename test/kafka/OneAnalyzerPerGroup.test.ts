@@ -5,24 +5,15 @@
  * started again is not refused, and reads again within about 10 s (the
  * group's session timeout is 6 s).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as path from "node:path"
 import { readParts, tempDir } from "../e2e/cli.ts"
-import { madeGroup, madeTopic, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
-import { cli, hasStackTrace, interrupt, killAll } from "./support/processes.ts"
+import { madeGroup, madeTopic, randomSuffix, sleep } from "./broker.ts"
+import { cli, hasStackTrace, interrupt, useSharedBroker } from "./support/processes.ts"
 import { createTopic, produceLines } from "./support/topics.ts"
 import { lastLinesRead, linesReadPattern } from "./support/truth.ts"
 
-let brokers: Array<string> = []
-
-beforeAll(async () => {
-  brokers = await testBrokers()
-}, 600_000)
-
-afterAll(async () => {
-  await killAll()
-  await removeLeftovers(brokers)
-}, 60_000)
+const shared = useSharedBroker()
 
 const lines = (n: number, from: number) =>
   Array.from({ length: n }, (_, i) => {
@@ -35,12 +26,12 @@ const setup = async (label: string, partitions: number) => {
   const topic = `loglens-group-${id}`
   const alerts = madeTopic(`${topic}-alerts`)
   const group = madeGroup(`${topic}-group`)
-  await createTopic(brokers, topic, partitions)
+  await createTopic(shared.brokers, topic, partitions)
   /** An analyzer of the group with its own folders; `again()` starts the same command once more. */
   const analyze = (name: string) => {
     const dir = tempDir(`${label}-${name}`)
     const args = [
-      "analyze", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--alerts-topic", alerts,
+      "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--alerts-topic", alerts,
       "--group-id", group, "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp"),
       "--partitions", String(partitions), "--trigger", "250ms", "--commit-interval", "200ms", "--idle-timeout", "1h"
     ]
@@ -49,18 +40,23 @@ const setup = async (label: string, partitions: number) => {
   /** Produces `n` lines spread over the partitions. */
   const produce = async (n: number, from: number) => {
     const all = lines(n, from)
-    for (let p = 0; p < partitions; p++) await produceLines(brokers, topic, all.filter((_, i) => i % partitions === p), p)
+    for (let p = 0; p < partitions; p++) await produceLines(shared.brokers, topic, all.filter((_, i) => i % partitions === p), p)
   }
-  return { group, analyze, produce }
+  /** The first analyzer, once it has read 900 lines. */
+  const firstReading900 = async () => {
+    const first = analyze("first")
+    await first.child.waitFor(/analysing kafka:/, 60_000)
+    await produce(900, 0)
+    await first.child.waitFor(linesReadPattern(900), 60_000)
+    return first
+  }
+  return { group, analyze, produce, firstReading900 }
 }
 
 describe.concurrent("one analyzer per --group-id, real CLI", () => {
   it("a second analyzer in the group is refused in plain words, and the first one carries on undisturbed", async () => {
     const s = await setup("second", 3)
-    const first = s.analyze("first")
-    await first.child.waitFor(/analysing kafka:/, 60_000)
-    await s.produce(900, 0)
-    await first.child.waitFor(linesReadPattern(900), 60_000)
+    const first = await s.firstReading900()
 
     const started = Date.now()
     const second = s.analyze("second")
@@ -90,10 +86,7 @@ describe.concurrent("one analyzer per --group-id, real CLI", () => {
 
   it("kill -9 and a restart: not refused, and reading again within about 10 s", async () => {
     const s = await setup("restart", 3)
-    const first = s.analyze("first")
-    await first.child.waitFor(/analysing kafka:/, 60_000)
-    await s.produce(900, 0)
-    await first.child.waitFor(linesReadPattern(900), 60_000)
+    const first = await s.firstReading900()
     await sleep(1000) // a few commit intervals: the checkpoint holds all 900 lines
     first.child.child.kill("SIGKILL")
     const killedAt = Date.now()

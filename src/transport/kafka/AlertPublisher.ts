@@ -109,7 +109,11 @@ export const KafkaAlertPublisher = {
             retry: IDEMPOTENT_RETRY
           })
           try {
-            await p.connect() // InitProducerId: fences older producers, aborts their open transaction
+            await p.connect()
+            // kafkajs sends the transactional InitProducerId at a producer's first transaction, not at
+            // connect: an empty one (aborted without a request) makes it happen now. It fences older
+            // producers of this id, aborts their open transaction, and waits while one is completing.
+            await (await p.transaction()).abort()
           } catch (e) {
             await p.disconnect().catch(() => undefined)
             throw e
@@ -163,6 +167,8 @@ export const KafkaAlertPublisher = {
         }
 
         const lock = Semaphore.makeUnsafe(1)
+        /** Once fenced, always fenced: a new producer would fence the analyzer that took over. */
+        let fenced: KafkaError | undefined
         const publishChecked = (
           epoch: number,
           alerts: ReadonlyArray<Alert>,
@@ -171,23 +177,26 @@ export const KafkaAlertPublisher = {
         ): Effect.Effect<void, AlertError> => {
           if (alerts.length === 0 && Object.keys(position).length === 0) return Effect.void
           let attempts = 0
-          return Semaphore.withPermit(
-            lock,
-            retryKafka(
-              async () => {
-                const check = checkFirst || attempts > 0
-                attempts++
-                if (check) {
-                  // Initialise the transactional producer first: InitProducerId waits until a dead
-                  // process's transaction is fully committed or aborted, and only then do the group's
-                  // offsets show its outcome (kafkajs's OffsetFetch cannot ask for stable offsets).
-                  await getProducer()
-                  if (await isPublished(epoch, position)) return
-                }
-                await runTransaction(epoch, alerts, position)
-              },
-              { what: `publishing epoch ${epoch} (${alerts.length} alerts) to ${topic}`, key: `alerts:${topic}`, notices }
-            ).pipe(failWhenTopicGone(admin, topic), Effect.mapError(toAlertError))
+          const attempt = retryKafka(
+            async () => {
+              const check = checkFirst || attempts > 0
+              attempts++
+              if (check) {
+                // Initialise the transactional producer first: InitProducerId waits until a dead
+                // process's transaction is fully committed or aborted, and only then do the group's
+                // offsets show its outcome (kafkajs's OffsetFetch cannot ask for stable offsets).
+                await getProducer()
+                if (await isPublished(epoch, position)) return
+              }
+              await runTransaction(epoch, alerts, position)
+            },
+            { what: `publishing epoch ${epoch} (${alerts.length} alerts) to ${topic}`, key: `alerts:${topic}`, notices }
+          ).pipe(
+            failWhenTopicGone(admin, topic),
+            Effect.tapError((e) => Effect.sync(() => void (fenced ??= e.reason === "ProducerFenced" ? e : undefined)))
+          )
+          return Semaphore.withPermit(lock, Effect.suspend(() => fenced ? Effect.fail(fenced) : attempt)).pipe(
+            Effect.mapError(toAlertError)
           )
         }
 

@@ -134,7 +134,8 @@ export const classifyKafkaError = (e: unknown): KafkaErrorReason => {
 const innermost = (e: unknown): string => {
   const tree = errorTree(e)
   const last = tree.filter((c) => typeof c.type === "string").at(-1) ?? tree.at(-1) ?? e
-  const text = String((last as any)?.message ?? last).split("\n")[0]!
+  const line = String((last as any)?.message ?? last).split("\n")[0]!
+  const text = line.length > 160 ? `${line.slice(0, 160)}…` : line
   const type = (last as any)?.type
   return typeof type === "string" && !text.includes(type) ? `${text} (${type})` : text
 }

@@ -47,8 +47,8 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { Consumer } from "kafkajs"
 import type { RejectedLine } from "../../domain/RejectedLine.ts"
-import { splitRun, startsWithBom } from "../LineSplitter.ts"
 import type { SourcePosition } from "../../domain/SourcePosition.ts"
+import { splitRun, startsWithBom } from "../LineSplitter.ts"
 import { type LineBatch, LineSource, SourceError } from "../LineSource.ts"
 import {
   type AdminClient,

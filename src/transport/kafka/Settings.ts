@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { Kafka, logLevel, type SASLOptions } from "kafkajs"
 import type { ConnectionOptions } from "node:tls"
-import { parseBrokers } from "../../domain/Options.ts"
+import { BROKERS_VARIABLE, DEFAULT_BROKERS, parseBrokers, type Parsed } from "../../domain/Options.ts"
 import { KafkaError } from "./Errors.ts"
 import { type KafkaLogHooks, type KafkaNotices, quietLogCreator } from "./Notices.ts"
 
@@ -68,12 +68,12 @@ export const kafkaSettingsFromEnv = (
 ): KafkaSettings => {
   const problems: Array<string> = []
   const rawBrokers = brokersFlag === undefined
-    ? env["KAFKA_BROKERS"] ?? "localhost:9092"
+    ? env[BROKERS_VARIABLE] ?? DEFAULT_BROKERS
     : typeof brokersFlag === "string"
     ? brokersFlag
     : brokersFlag.join(",")
   const parsed = parseBrokers(rawBrokers)
-  let brokers: ReadonlyArray<string> = ["localhost:9092"]
+  let brokers: ReadonlyArray<string> = [DEFAULT_BROKERS]
   if (!parsed.ok) {
     problems.push(`invalid Kafka broker list (--kafka-broker or KAFKA_BROKERS): ${parsed.message}`)
   } else {
@@ -158,6 +158,12 @@ export const topicNameProblem = (name: string): string | undefined => {
   }
   const shown = name.length > 40 ? `${JSON.stringify(name.slice(0, 40))}… (${name.length} characters)` : JSON.stringify(name)
   return `${shown} is not a valid Kafka topic name: ${TOPIC_NAME_RULE}`
+}
+
+/** `--<flag>`'s value as a topic name, for the CLI's flag parser: refused at once when illegal. */
+export const parseTopicName = (flag: string) => (text: string): Parsed<string> => {
+  const problem = topicNameProblem(text)
+  return problem === undefined ? { ok: true, value: text } : { ok: false, message: `--${flag}: ${problem}` }
 }
 
 /** Fails (reason `InvalidTopic`) unless every name is a legal topic name. */

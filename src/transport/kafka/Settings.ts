@@ -149,22 +149,24 @@ export const SESSION_TIMEOUT_MS = 6_000
 export const HEARTBEAT_INTERVAL_MS = 1_000
 
 /** Kafka's rule for topic names, in words. */
-export const TOPIC_NAME_RULE = `a topic name is 1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", and not "." or ".."`
+export const TOPIC_NAME_RULE = `1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", and not "." or ".."`
+
+const isTopicName = (name: string): boolean =>
+  name.length >= 1 && name.length <= 249 && /^[a-zA-Z0-9._-]+$/.test(name) && name !== "." && name !== ".."
+
+/** A name for a message: long ones cut short. */
+const shownName = (name: string): string =>
+  name.length > 40 ? `${JSON.stringify(name.slice(0, 40))}… (${name.length} characters)` : JSON.stringify(name)
 
 /** Why `name` is not a legal Kafka topic name, or undefined when it is. */
-export const topicNameProblem = (name: string): string | undefined => {
-  if (name.length >= 1 && name.length <= 249 && /^[a-zA-Z0-9._-]+$/.test(name) && name !== "." && name !== "..") {
-    return undefined
-  }
-  const shown = name.length > 40 ? `${JSON.stringify(name.slice(0, 40))}… (${name.length} characters)` : JSON.stringify(name)
-  return `${shown} is not a valid Kafka topic name: ${TOPIC_NAME_RULE}`
-}
+export const topicNameProblem = (name: string): string | undefined =>
+  isTopicName(name) ? undefined : `${shownName(name)} is not a valid Kafka topic name (${TOPIC_NAME_RULE})`
 
 /** `--<flag>`'s value as a topic name, for the CLI's flag parser: refused at once when illegal. */
-export const parseTopicName = (flag: string) => (text: string): Parsed<string> => {
-  const problem = topicNameProblem(text)
-  return problem === undefined ? { ok: true, value: text } : { ok: false, message: `--${flag}: ${problem}` }
-}
+export const parseTopicName = (flag: string) => (text: string): Parsed<string> =>
+  isTopicName(text)
+    ? { ok: true, value: text }
+    : { ok: false, message: `--${flag} expects a Kafka topic name (${TOPIC_NAME_RULE}), got ${shownName(text)}` }
 
 /** Fails (reason `InvalidTopic`) unless every name is a legal topic name. */
 export const checkTopicNames = (topics: ReadonlyArray<string>): Effect.Effect<void, KafkaError> => {

@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { CliError, CliOutput, Command, Flag } from "effect/cli"
+import { CliError, CliOutput, Command } from "effect/cli"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { runAnalyzer } from "./analyzer/Analyzer.ts"
@@ -35,7 +35,7 @@ import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
 import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
-import { kafkaSettingsFromEnv, TOPIC_NAME_RULE, topicNameProblem } from "./transport/kafka/Settings.ts"
+import { kafkaSettingsFromEnv, parseTopicName } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
 import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
@@ -52,9 +52,7 @@ const format = Flags.choice(
   "Line format: JSON objects or CSV (timestamp,ip,method,url,status).",
   "json"
 )
-/** Kafka's rule for topic names, checked at the flag rather than retried against the broker. */
-const validTopic = Flag.filter((name: string) => topicNameProblem(name) === undefined, () => TOPIC_NAME_RULE)
-const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs").pipe(validTopic)
+const topic = Flags.parsed("topic", "Production mode: the Kafka topic of log lines.", "http-logs", parseTopicName("topic"))
 const kafkaBroker = Flags.parsedWithEnv(
   "kafka-broker",
   "Production mode: brokers as host:port[,host:port].",
@@ -136,7 +134,7 @@ const analyze = Command.make(
     ),
     host: Flags.text("host", "Local mode: the TCP server to read from.", "localhost"),
     port: Flags.wholeNumber("port", "Local mode: its port.", 9999, { min: 1, max: 65535 }),
-    window: Flags.duration("window", "Tumbling event-time window size.", "30s", 1),
+    window: Flags.duration("window", "Tumbling event-time window size.", "30s", { minMs: 1 }),
     watermark: Flags.duration(
       "watermark",
       "Allowed lateness: the watermark trails the newest event time by this much.",
@@ -150,12 +148,12 @@ const analyze = Command.make(
       min: 0,
       unit: "errors"
     }),
-    trigger: Flags.duration("trigger", "How often the console table is printed.", "30s", 1),
+    trigger: Flags.duration("trigger", "How often the console table is printed.", "30s", { minMs: 1 }),
     commitInterval: Flags.duration(
       "commit-interval",
       "Longest time between two durable commits of outputs and checkpoint.",
       "1s",
-      1
+      { minMs: 1 }
     ),
     output: Flags.text("output", "Output folder.", "./output"),
     checkpoint: Flags.optionalText(
@@ -172,7 +170,10 @@ const analyze = Command.make(
       1024 * 1024,
       { min: 64, unit: "bytes" }
     ),
-    maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h"),
+    // A setting, not a sanity check: year 2999 may be wanted (`--max-future 10000000h`).
+    maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h", {
+      max: { ms: 100_000 * 365 * 24 * 3_600_000, words: "100,000 years" }
+    }),
     groupId: Flags.text("group-id", "Production mode: Kafka consumer group.", "loglens-analyzer"),
     startingOffsets: Flags.choice(
       "starting-offsets",
@@ -180,7 +181,12 @@ const analyze = Command.make(
       "Production mode: where a group with no committed offsets starts.",
       "earliest"
     ),
-    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts").pipe(validTopic)
+    alertsTopic: Flags.parsed(
+      "alerts-topic",
+      "Production mode: topic that receives alerts.",
+      "alerts",
+      parseTopicName("alerts-topic")
+    )
   },
   Effect.fn("analyze")(function*(flags) {
     const windowMs = flags.window

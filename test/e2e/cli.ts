@@ -3,13 +3,13 @@
  * `npm test` before vitest starts) as a real child process, and read the
  * output folders it writes. Nothing is left behind: a child still running
  * when its test ends is killed, and a temp folder is removed when its test
- * ends, whether the test passed or failed.
+ * ends, whether the test passed or failed (concurrent tests: when their file ends).
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { onTestFinished } from "vitest"
+import { afterAll, onTestFinished, TestRunner } from "vitest"
 
 export const MAIN = path.resolve("dist/main.js")
 /** As the CLI's shebang: kafkajs's harmless negative timers would print a Node warning each. */
@@ -99,20 +99,22 @@ export const tempDir = (prefix: string): string => {
   return dir
 }
 
-const atExit: Array<() => void> = []
+// Cleanups of concurrent tests, and of code outside any test (a `beforeAll`): run at the end of the file.
+const atFileEnd: Array<() => void | Promise<void>> = []
+afterAll(async () => {
+  for (const cleanup of atFileEnd.splice(0).reverse()) await cleanup()
+})
 
 /**
- * Runs `cleanup` when the current test ends, passed or failed; outside a test (a `beforeAll`),
- * when the test process exits. Cleanups run newest first, so a child started in a temp folder
+ * Runs `cleanup` when the current test ends, passed or failed. In a concurrent suite the
+ * current test cannot be told apart from its siblings, so there (and outside any test) it runs
+ * at the end of the file instead. Cleanups run newest first, so a child started in a temp folder
  * is stopped before its folder is removed.
  */
 export const whenTestEnds = (cleanup: () => void | Promise<void>): void => {
-  try {
-    onTestFinished(cleanup)
-  } catch {
-    if (atExit.length === 0) process.once("exit", () => atExit.reverse().forEach((f) => void f()))
-    atExit.push(() => void cleanup())
-  }
+  const test = TestRunner.getCurrentTest()
+  if (test !== undefined && test.concurrent !== true) onTestFinished(cleanup)
+  else atFileEnd.push(cleanup)
 }
 
 /** Every JSON line of every part file in `folder`, in file order. */

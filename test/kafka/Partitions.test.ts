@@ -13,8 +13,7 @@
  * one with unread records always holds them back. And a production stop
  * (SIGTERM, the real CLI) keeps the open windows for the next run.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Effect from "effect/Effect"
+import { afterAll, describe, expect, it } from "vitest"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -28,8 +27,8 @@ import { kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
 import { KafkaLineSource, type PartitionControl } from "../../src/transport/kafka/Source.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
 import { prng } from "../support/prng.ts"
-import { cli, killAll } from "./support/processes.ts"
-import { madeGroup, madeTopic, plainKafka, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
+import { madeGroup, madeTopic, plainKafka, randomSuffix, sleep } from "./broker.ts"
+import { cli, useSharedBroker } from "./support/processes.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"
 import {
   errorKey,
@@ -40,18 +39,12 @@ import {
   partitionTruthOf
 } from "./support/truth.ts"
 
-let brokers: Array<string> = []
+const shared = useSharedBroker()
 const dirs: Array<string> = []
 
-beforeAll(async () => {
-  brokers = await testBrokers()
-}, 600_000)
-
-afterAll(async () => {
-  await killAll()
+afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-  await removeLeftovers(brokers)
-}, 120_000)
+})
 
 const WINDOW_MS = 30_000
 const THRESHOLD = 12
@@ -124,7 +117,7 @@ const startAnalyzer = (
   const output = path.join(dir, "out")
   const groupId = madeGroup(`loglens-part-${id}-group`)
   const alertsTopic = madeTopic(`loglens-part-${id}-alerts`)
-  const settings = kafkaSettingsFromEnv(brokers, {})
+  const settings = kafkaSettingsFromEnv(shared.brokers, {})
   const cell: { current: Checkpoint | undefined } = { current: undefined }
   let control: PartitionControl | undefined
   const runtime = ManagedRuntime.make(Layer.mergeAll(
@@ -184,9 +177,9 @@ const analyse = async (topic: string, lineCount: number, plan: Plan): Promise<Ru
     await driving
     // Stop only once the last epoch is published and acknowledged (the group's offsets are at the
     // ends): this test is about what the rule decides, not about a stop in the middle of an epoch.
-    const ends = await topicOffsets(brokers, topic)
+    const ends = await topicOffsets(shared.brokers, topic)
     while (Date.now() < deadline) {
-      const committed = await committedOffsets(brokers, run.groupId, topic)
+      const committed = await committedOffsets(shared.brokers, run.groupId, topic)
       if (ends.every((e) => (committed.get(e.partition) ?? (e.high === 0 ? 0 : -1)) >= e.high)) break
       await sleep(100)
     }
@@ -201,7 +194,7 @@ const analyse = async (topic: string, lineCount: number, plan: Plan): Promise<Ru
 
 /** Waits until every partition but `except` has been read to its end (per the checkpoint). */
 const othersDone = async (topic: string, except: ReadonlyArray<number>, checkpoint: () => Checkpoint | undefined) => {
-  const ends = await topicOffsets(brokers, topic)
+  const ends = await topicOffsets(shared.brokers, topic)
   const deadline = Date.now() + 60_000
   const finished = () =>
     ends.every((e) => except.includes(e.partition) || (checkpoint()?.position[String(e.partition)] ?? -1) >= e.high)
@@ -247,8 +240,8 @@ describe.concurrent("per-partition watermarks, real broker", () => {
       expect(truth.counters.late, `seed ${seed}`).toBeGreaterThan(0)
       expect(truth.alerts.length).toBeGreaterThan(5)
       expect(truth.rows.length - truth.alerts.length).toBeGreaterThan(5)
-      await createTopic(brokers, topic, partitions)
-      for (let p = 0; p < partitions; p++) await produceLines(brokers, topic, backlog[p]!, p)
+      await createTopic(shared.brokers, topic, partitions)
+      for (let p = 0; p < partitions; p++) await produceLines(shared.brokers, topic, backlog[p]!, p)
       const lineCount = truth.counters.lines
       for (const plan of plansFor(topic, partitions)) {
         const run = await analyse(topic, lineCount, plan)
@@ -266,7 +259,7 @@ describe.concurrent("per-partition watermarks, real broker", () => {
           readParts(path.join(run.output, "rejected")).map((r) => r.line),
           truth.rejectedLines.flat()
         )
-        expectPartitionAlerts(await readCommitted(brokers, run.alertsTopic, truth.alerts.length), truth.alerts, THRESHOLD)
+        expectPartitionAlerts(await readCommitted(shared.brokers, run.alertsTopic, truth.alerts.length), truth.alerts, THRESHOLD)
       }
     }, 600_000)
   }
@@ -279,8 +272,8 @@ describe("idle partitions, real broker", () => {
     const IDLE = 4_000
     const T = Math.floor((Date.now() - 3_600_000) / WINDOW) * WINDOW
     const record = (ms: number) => `{"timestamp":"${new Date(ms).toISOString()}","ip":"10.0.0.1","method":"GET","url":"/r","status":404}`
-    await createTopic(brokers, topic, 3)
-    const producer = plainKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 })
+    await createTopic(shared.brokers, topic, 3)
+    const producer = plainKafka(shared.brokers).producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
     const send = (partition: number, times: ReadonlyArray<number>) =>
       producer.send({ topic, acks: -1, messages: times.map((ms) => ({ value: record(ms), partition })) })
@@ -366,11 +359,11 @@ describe("production shutdown, real CLI", () => {
     // 15 errors of window W over 3 partitions: under the threshold of 20.
     const errorsOfW = (from: number) => Array.from({ length: 15 }, (_, i) => record(W + 100 + (from + i) * 50, 404, `10.0.0.${from + i}`))
     const toPartitions = async (lines: ReadonlyArray<string>) => {
-      for (let p = 0; p < 3; p++) await produceLines(brokers, topic, lines.filter((_, i) => i % 3 === p), p)
+      for (let p = 0; p < 3; p++) await produceLines(shared.brokers, topic, lines.filter((_, i) => i % 3 === p), p)
     }
-    await createTopic(brokers, topic, 3)
+    await createTopic(shared.brokers, topic, 3)
     const args = [
-      "analyze", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--alerts-topic", alertsTopic,
+      "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--alerts-topic", alertsTopic,
       "--group-id", group, "--output", output, "--window", "10s", "--watermark", "2s", "--threshold", "20",
       "--idle-timeout", "10m", "--trigger", "250ms", "--commit-interval", "200ms"
     ]
@@ -385,7 +378,7 @@ describe("production shutdown, real CLI", () => {
       return end
     }
     const rowsOfW = () => readParts(path.join(output, "windows")).filter((r) => Date.parse(r.window_start) === W)
-    const alertsNow = async () => (await readCommitted(brokers, alertsTopic, 0, { settleMs: 1_000, timeoutMs: 5_000 }))
+    const alertsNow = async () => (await readCommitted(shared.brokers, alertsTopic, 0, { settleMs: 1_000, timeoutMs: 5_000 }))
 
     // 1. Half of the window's errors; stopped while the window is open: no row, and it says so.
     await toPartitions(errorsOfW(0))

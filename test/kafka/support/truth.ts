@@ -5,7 +5,7 @@
  */
 import { expect } from "vitest"
 import { analysePartitionsReference, matchesOneOf, type PartitionRefResult } from "../../analyzer/partitionReference.ts"
-import { analyseReference, type RefResult, type RefRow } from "../../analyzer/reference.ts"
+import { analyseReference, type RefResult, type RefRow, type RefSettings } from "../../analyzer/reference.ts"
 
 export interface TruthSettings {
   readonly windowMs?: number
@@ -13,16 +13,19 @@ export interface TruthSettings {
   readonly threshold?: number
 }
 
+/** The reference's settings: the CLI's defaults unless given. */
+const refSettings = (s: TruthSettings): RefSettings => ({
+  format: "json",
+  windowMs: s.windowMs ?? 30_000,
+  watermarkMs: s.watermarkMs ?? 10_000,
+  threshold: s.threshold ?? 100,
+  maxFutureMs: 3_600_000,
+  nowMs: Date.now()
+})
+
 /** The reference model's results for `lines`, in this order, with the CLI's defaults unless given. */
 export const truthOf = (lines: ReadonlyArray<string>, s: TruthSettings = {}): RefResult =>
-  analyseReference(Buffer.from(lines.join("\n") + "\n", "utf8"), {
-    format: "json",
-    windowMs: s.windowMs ?? 30_000,
-    watermarkMs: s.watermarkMs ?? 10_000,
-    threshold: s.threshold ?? 100,
-    maxFutureMs: 3_600_000,
-    nowMs: Date.now()
-  })
+  analyseReference(Buffer.from(lines.join("\n") + "\n", "utf8"), refSettings(s))
 
 /** Canonical text of an error record, whatever the key order on disk. */
 export const errorKey = (e: { timestamp: string; ip: string; method: string; url: string; status: number }): string =>
@@ -109,14 +112,7 @@ export const lastLinesRead = (output: string): number => {
 
 /** The per-partition reference's results for `partitions[p]` = partition p's lines in offset order. */
 export const partitionTruthOf = (partitions: ReadonlyArray<ReadonlyArray<string>>, s: TruthSettings = {}): PartitionRefResult =>
-  analysePartitionsReference(partitions, {
-    format: "json",
-    windowMs: s.windowMs ?? 30_000,
-    watermarkMs: s.watermarkMs ?? 10_000,
-    threshold: s.threshold ?? 100,
-    maxFutureMs: 3_600_000,
-    nowMs: Date.now()
-  })
+  analysePartitionsReference(partitions, refSettings(s))
 
 /**
  * The alerts topic (read_committed) holds exactly one alert per (window, status) the per-partition

@@ -82,11 +82,12 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
   })
 
-  const endOfInput = Effect.gen(function*() {
+  // Whole or not at all: a signal during it must not leave the windows closed in memory only.
+  const endOfInput = Effect.uninterruptible(Effect.gen(function*() {
     analysis.closeAll(epochs.out)
     yield* commit(true)
     yield* report(true)
-  })
+  }))
   const stop = Effect.gen(function*() {
     const keepWindows = (source.onStop ?? (source.live ? "close-windows" : "keep-windows")) === "keep-windows"
     if (!keepWindows) analysis.closeAll(epochs.out)

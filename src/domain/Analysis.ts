@@ -95,12 +95,21 @@ export const AnalysisChanges = Schema.Struct({
 export type AnalysisChanges = typeof AnalysisChanges.Type
 
 export const applyChanges = (snapshot: AnalysisSnapshot, changes: AnalysisChanges): AnalysisSnapshot => {
-  const { cells: changedCells, closedWindows, ...progress } = changes
+  const { cells, closedWindows, ...progress } = changes
+  return { ...progress, cells: applyCellChanges(snapshot.cells, cells, closedWindows) }
+}
+
+/** The open cells after the windows `closedWindows` (their starts) closed and the cells `changed` changed. */
+export const applyCellChanges = (
+  open: ReadonlyArray<WindowCellJson>,
+  changed: ReadonlyArray<WindowCellJson>,
+  closedWindows: ReadonlyArray<number>
+): Array<WindowCellJson> => {
   const closed = new Set(closedWindows)
   const cells = new Map<string, WindowCellJson>()
-  for (const cell of snapshot.cells) if (!closed.has(cell.start)) cells.set(`${cell.start}/${cell.status}`, cell)
-  for (const cell of changedCells) cells.set(`${cell.start}/${cell.status}`, cell)
-  return { ...progress, cells: Array.from(cells.values()) }
+  for (const cell of open) if (!closed.has(cell.start)) cells.set(`${cell.start}/${cell.status}`, cell)
+  for (const cell of changed) cells.set(`${cell.start}/${cell.status}`, cell)
+  return Array.from(cells.values())
 }
 
 const finiteOrNull = (ms: number): number | null => (Number.isFinite(ms) ? ms : null)

@@ -33,7 +33,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Alert } from "../domain/Alert.ts"
-import { applyChanges, AnalysisChanges, AnalysisProgress, AnalysisSnapshot } from "../domain/Analysis.ts"
+import { applyCellChanges, applyChanges, type AnalysisChanges, AnalysisProgress, AnalysisSnapshot } from "../domain/Analysis.ts"
 import { SourcePosition } from "../domain/SourcePosition.ts"
 import { WindowCellJson } from "../domain/Window.ts"
 import { makeFolder } from "../io/Folder.ts"
@@ -217,13 +217,13 @@ const fileStore = (folder: string, output: string) => {
       previous.bytes += lineBytes
       from = previous.from
     }
-    const { partitions, closedThroughMs, counters } = changes
+    const { cells: _cells, closedWindows: _closed, ...progress } = changes
     yield* write(header, JSON.stringify({
       version: CHECKPOINT_VERSION,
       ...epoch,
       output: ownOutput,
       cellsFrom: from,
-      analysis: { partitions, closedThroughMs, counters }
+      analysis: progress
     }))
     if (previous !== undefined && previous.from !== from) {
       yield* attempt("clean up", () => fs.rm(path.join(folder, cellsName(previous.from)), { force: true }))
@@ -290,8 +290,7 @@ const readCells = (bytes: Buffer, file: string, from: number, epoch: number) => 
     new CheckpointError({
       message: `line ${lineNumber} of the checkpoint's ${file} ${what}. Nothing was changed. ${START_OVER}`
     })
-  const empty = { partitions: [], closedThroughMs: null, counters: ZERO_COUNTERS }
-  let state: AnalysisSnapshot | undefined
+  let open: Array<WindowCellJson> | undefined
   let lastEpoch = -1
   let kept = 0
   let baseBytes = 0
@@ -302,22 +301,21 @@ const readCells = (bytes: Buffer, file: string, from: number, epoch: number) => 
     const decoded = decodeCellsLine(bytes.toString("utf8", start, end))
     if (Result.isFailure(decoded)) throw damaged(lineNumber, `is damaged or was edited: ${issueWords(decoded.failure)}`)
     const line = decoded.success
-    if (state === undefined ? line.epoch !== from : line.epoch <= lastEpoch) throw damaged(lineNumber, "has its epochs out of order")
+    if (open === undefined ? line.epoch !== from : line.epoch <= lastEpoch) throw damaged(lineNumber, "has its epochs out of order")
     if (line.epoch > epoch) break
-    state = applyChanges(state ?? { ...empty, cells: [] }, { ...empty, ...line })
+    open = applyCellChanges(open ?? [], line.cells, line.closedWindows)
     lastEpoch = line.epoch
     start = end + 1
     kept = start
     if (baseBytes === 0) baseBytes = start
   }
-  if (state === undefined || lastEpoch !== epoch) {
+  if (open === undefined || lastEpoch !== epoch) {
     throw new CheckpointError({
       message: `the checkpoint's ${file} stops before epoch ${epoch}, which checkpoint.json records. Nothing was changed. ${START_OVER}`
     })
   }
-  return { cells: state.cells, bytes: kept, baseBytes }
+  return { cells: open, bytes: kept, baseBytes }
 }
-const ZERO_COUNTERS = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
 
 /** Cuts `file` back to `size` (dropping a crash's leftovers), appends `text` and fsyncs. */
 const appendDurably = async (file: string, size: number, text: string): Promise<void> => {

@@ -459,6 +459,47 @@ describe("runAnalyzer: checkpoint resume", () => {
       }))
   }
 
+  it.effect("a signal during a replay keeps its windows open in the checkpoint; the rerun gives one run's outputs", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const config = configFor("json")
+      const sinks = new Sinks()
+      // The replay delivers the bytes before `failAt`, then waits: the signal comes mid-input.
+      const waiting = Layer.succeed(LineSource, {
+        description: "test bytes",
+        identity: "test:bytes",
+        live: false,
+        batches: () =>
+          framedLines(
+            Stream.concat(Stream.fromIterable([bytes.slice(0, failAt)]), Stream.never),
+            1024 * 1024,
+            (consumed) => ({ bytes: consumed })
+          ),
+        commit: () => Effect.void
+      })
+      const fiber = yield* runAnalyzer(config).pipe(Effect.provide(Layer.mergeAll(sinks.layer(), waiting)), Effect.forkChild)
+      yield* settle
+      yield* Fiber.interrupt(fiber)
+      const saved = sinks.checkpoint.current!
+      assert.isFalse(saved.finished)
+      assert.isTrue(saved.analysis.cells.length > 0, "the open windows stay in the checkpoint")
+      const savedBytes = saved.position["bytes"]!
+      assert.strictEqual(bytes[savedBytes - 1], 10)
+      assert.isTrue(savedBytes > failAt - 300)
+      // Only windows the watermark closed were written; none was closed by the stop.
+      const closedByWatermark = referenceFor(bytes.slice(0, savedBytes), "json").rows.filter((row) =>
+        Date.parse(row.window_end) <= (saved.analysis.closedThroughMs ?? -Infinity)
+      )
+      assert.deepStrictEqual(sortRows(sinks.rows()), sortRows(closedByWatermark))
+
+      const calls: Array<SourcePosition | undefined> = []
+      yield* runAnalyzer(config).pipe(
+        Effect.provide(Layer.mergeAll(sinks.layer(), byteSource(bytes, { chunkBytes: 300, calls })))
+      )
+      assert.deepStrictEqual(calls, [{ bytes: savedBytes }])
+      assertSameOutputs(sinks, yield* uninterrupted(config, 300))
+    }))
+
   it.effect("a crash after an epoch's parts are written but before its checkpoint: the parts are redone, not doubled", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)

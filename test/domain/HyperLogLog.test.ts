@@ -1,17 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { HyperLogLog } from "../../src/domain/HyperLogLog.ts"
+import { prng } from "../support/random.ts"
 
-/** mulberry32: a small seeded PRNG, so every run sees the same "random" IPs. */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const ipOf = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 

@@ -8,28 +8,10 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { readParts, run, tempDir } from "./cli.ts"
+import { beforeAll, describe, expect, it } from "vitest"
+import { readParts, run, tempDir, whenTestEnds } from "./cli.ts"
 
 const fixture = path.resolve("test/fixtures/mixed.jsonl")
-const dirs: Array<string> = []
-const mounts: Array<string> = []
-const newDir = (name: string) => {
-  const dir = tempDir(name)
-  dirs.push(dir)
-  return dir
-}
-
-afterAll(() => {
-  for (const mount of mounts) {
-    try {
-      execFileSync("umount", ["-l", mount], { stdio: "pipe" })
-    } catch {
-      // already unmounted
-    }
-  }
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
 
 /** Every file under `folder` with its size and content hash: what "nothing deleted or changed" compares. */
 const filesIn = (folder: string): Array<string> =>
@@ -45,7 +27,7 @@ const hasStackTrace = (text: string) => /\n\s+at .+:\d+:\d+/.test(text)
 
 describe("the default checkpoint belongs to its output", () => {
   it("lives in <output>/checkpoint, so two outputs in one folder never share one", async () => {
-    const cwd = newDir("cp-default")
+    const cwd = tempDir("cp-default")
     const other = path.join(cwd, "other.jsonl")
     fs.writeFileSync(other, fs.readFileSync(fixture, "utf8").split("\n").slice(0, 50).join("\n") + "\n")
     const first = await run(["analyze", "--input", fixture, "--output", "out1"], { cwd })
@@ -68,7 +50,7 @@ describe("the default checkpoint belongs to its output", () => {
   })
 
   it("an explicit --checkpoint is never applied to another output, and says which output it belongs to", async () => {
-    const cwd = newDir("cp-explicit")
+    const cwd = tempDir("cp-explicit")
     const first = await run(["analyze", "--input", fixture, "--output", "out1", "--checkpoint", "cp"], { cwd })
     expect(first.code, first.stderr).toBe(0)
     const before = filesIn(cwd)
@@ -80,7 +62,7 @@ describe("the default checkpoint belongs to its output", () => {
   })
 
   it("an output folder moved with its checkpoint inside still resumes", async () => {
-    const cwd = newDir("cp-moved")
+    const cwd = tempDir("cp-moved")
     const first = await run(["analyze", "--input", fixture, "--output", "a"], { cwd })
     expect(first.code, first.stderr).toBe(0)
     fs.renameSync(path.join(cwd, "a"), path.join(cwd, "b"))
@@ -90,7 +72,7 @@ describe("the default checkpoint belongs to its output", () => {
   })
 
   it("--clean removes loglens's outputs and checkpoint files, and nothing else", async () => {
-    const cwd = newDir("cp-clean")
+    const cwd = tempDir("cp-clean")
     const first = await run(["analyze", "--input", fixture, "--output", "out"], { cwd })
     expect(first.code, first.stderr).toBe(0)
     fs.writeFileSync(path.join(cwd, "out/notes.txt"), "mine")
@@ -131,13 +113,13 @@ describe("a malformed checkpoint is refused before anything acts on it", () => {
   /** One finished run with parts in every folder, copied for each case. */
   let finished = ""
   beforeAll(async () => {
-    finished = newDir("cp-finished")
+    finished = tempDir("cp-finished")
     const first = await run(["analyze", "--input", fixture, "--output", "out", "--commit-interval", "1ms"], { cwd: finished })
     expect(first.code, first.stderr).toBe(0)
   })
 
-  it.concurrent.each(corpus)("%s: a plain message, exit 1, no file deleted or changed", async (_name, edit, message) => {
-    const cwd = newDir("cp-bad")
+  it.each(corpus)("%s: a plain message, exit 1, no file deleted or changed", async (_name, edit, message) => {
+    const cwd = tempDir("cp-bad")
     fs.cpSync(finished, cwd, { recursive: true })
     const file = path.join(cwd, "out/checkpoint/checkpoint.json")
     const edited = edit(JSON.parse(fs.readFileSync(file, "utf8")))
@@ -153,7 +135,7 @@ describe("a malformed checkpoint is refused before anything acts on it", () => {
   })
 
   it("a damaged line in the cells file: a plain message, exit 1, nothing deleted", async () => {
-    const cwd = newDir("cp-cells")
+    const cwd = tempDir("cp-cells")
     fs.cpSync(finished, cwd, { recursive: true })
     const folder = path.join(cwd, "out/checkpoint")
     const cells = fs.readdirSync(folder).find((name) => /^cells-\d+\.jsonl$/.test(name))!
@@ -168,7 +150,7 @@ describe("a malformed checkpoint is refused before anything acts on it", () => {
 
 describe("a read-only output folder", () => {
   it("is reported as read-only (EROFS), not as a missing file", async () => {
-    const dir = newDir("readonly")
+    const dir = tempDir("readonly")
     const mount = path.join(dir, "ro")
     fs.mkdirSync(mount)
     try {
@@ -179,7 +161,8 @@ describe("a read-only output folder", () => {
           `root or CAP_SYS_ADMIN, as the full-disk test does.`
       )
     }
-    mounts.push(mount)
+    // Before the folder is removed (cleanups run newest first).
+    whenTestEnds(() => void execFileSync("umount", ["-l", mount], { stdio: "pipe" }))
     const result = await run(["analyze", "--input", fixture, "--output", path.join(mount, "out")])
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/read-only \(EROFS\)/)

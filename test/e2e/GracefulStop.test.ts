@@ -15,6 +15,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { prng } from "../support/random.ts"
 import { readPartLines, run, start, tempDir, type Finished } from "./cli.ts"
 
 const LINES = 2_000_000
@@ -26,19 +27,8 @@ let input = ""
 let reference: Outputs
 let referenceSeconds = 0
 
-/** sfc32: the moments of the stops, reproducible from SEED. */
-const random = (() => {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = SEED >>> 0
-  return () => {
-    const t = (((a + b) | 0) + d) | 0
-    d = (d + 1) | 0
-    a = b ^ (b >>> 9)
-    b = (c + (c << 3)) | 0
-    c = (c << 21) | (c >>> 11)
-    c = (c + t) | 0
-    return (t >>> 0) / 4294967296
-  }
-})()
+/** The moments of the stops, reproducible from SEED. */
+const random = prng(SEED)
 
 const writeInput = (file: string): void => {
   const t0 = Date.parse("2025-05-30T00:00:00.000Z")

@@ -26,7 +26,7 @@ import { KafkaAlertPublisher } from "../../src/transport/kafka/AlertPublisher.ts
 import { kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
 import { KafkaLineSource, type PartitionControl } from "../../src/transport/kafka/Source.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
-import { prng } from "../support/prng.ts"
+import { prng } from "../support/random.ts"
 import { madeGroup, madeTopic, plainKafka, randomSuffix, sleep } from "./broker.ts"
 import { cli, useSharedBroker } from "./support/processes.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"

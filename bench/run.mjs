@@ -624,6 +624,7 @@ const kafkaLatency = async (env) => {
   await an.exited
   await consumer.disconnect()
   await producer.disconnect()
+  await deleteKafkaLeftovers({ topics: [topic, alertsTopic], groups: [`bench-lat-${stamp}`, `bench-lat-an-${stamp}`] })
   const valid = latencies.filter(Number.isFinite)
   const p99 = valid.length === latencies.length ? percentile(valid, 99) : Infinity
   row({

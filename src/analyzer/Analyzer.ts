@@ -25,7 +25,7 @@ import { AlertPublisher } from "../sinks/AlertPublisher.ts"
 import { CheckpointStore, settingsDifferences, type CheckpointSettings, CHECKPOINT_VERSION } from "../sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "../sinks/Stores.ts"
 import { LineSource, type LineBatch, type SourcePosition } from "../transport/LineSource.ts"
-import { formatReport } from "./Report.ts"
+import { describeLateness, formatReport } from "./Report.ts"
 
 export interface AnalyzerConfig {
   readonly analysis: AnalysisSettings
@@ -187,9 +187,16 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
         `loglens: read ${lines.toLocaleString("en-US")} lines in ${seconds.toFixed(3)} s ` +
           `(${Math.round(lines / seconds).toLocaleString("en-US")} lines/s), ` +
           `CPU ${cpuSeconds.toFixed(3)} s, peak RSS ${Math.round(usage.maxRSS / 1024)} MB`
-      )
+      ).pipe(Effect.andThen(lateSummary))
     })
   )
+  const lateSummary = Effect.suspend(() => {
+    const c = analysis.counters
+    return c.late === 0 ? Effect.void : Console.error(
+      `loglens: ${c.late.toLocaleString("en-US")} of ${c.errors.toLocaleString("en-US")} errors were late ` +
+        `(${describeLateness(c)}); see "Late data" in the README`
+    )
+  })
   yield* Stream.merge(source.batches(resumeFrom), ticks, { haltStrategy: "left" }).pipe(
     Stream.runForEachArray(onEvents),
     // SIGINT / SIGTERM interrupt the pipeline; the windows still close and everything is flushed.

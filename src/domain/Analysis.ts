@@ -52,6 +52,12 @@ export interface Counters {
   errors: number
   rejected: number
   late: number
+  /** The most a late error trailed the newest event time read before it (see "Late data" in the README). */
+  lateBehindMs: number
+  /** The smallest --watermark that would have counted every error the watermark made late; 0 if none. */
+  lateWatermarkMs: number
+  /** Late errors whose window an idle timeout or a stop had closed: no --watermark counts them. */
+  lateAfterClose: number
 }
 
 export interface AnalysisSnapshot {
@@ -65,7 +71,9 @@ export interface AnalysisSnapshot {
 export const REJECTED_LINE_PREVIEW = 1024
 
 export class Analysis {
-  readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  readonly counters: Counters = {
+    lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
+  }
   private maxEventTimeMs = -Infinity
   private closedThroughMs = -Infinity
   private lastValidAtMs = -Infinity
@@ -170,13 +178,27 @@ export class Analysis {
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)
     if (startMs + windowMs <= this.closedBelow) {
-      counters.late++
+      this.countLate(eventTimeMs, startMs + windowMs)
       return
     }
     const cell = this.cellFor(startMs, status)
     cell.add(decoder.ip(), decoder.url())
     this.updated.add(cell)
     if (crossesThreshold(cell, this.settings.threshold)) out.alerts.push(makeAlert(cell, this.nowMs))
+  }
+
+  /** A late error: counted, with how late it was. */
+  private countLate(eventTimeMs: number, windowEndMs: number): void {
+    const counters = this.counters
+    counters.late++
+    counters.lateBehindMs = Math.max(counters.lateBehindMs, this.maxEventTimeMs - eventTimeMs)
+    // A watermark W keeps the window open while its end > newest - W: W = newest - end + 1 ms would have.
+    const neededMs = this.maxEventTimeMs - windowEndMs + 1
+    if (neededMs > this.settings.watermarkMs) {
+      counters.lateWatermarkMs = Math.max(counters.lateWatermarkMs, neededMs)
+    } else {
+      counters.lateAfterClose++
+    }
   }
 
   /** Rejections found before decoding: lines too long, invalid UTF-8. */

@@ -31,6 +31,7 @@ import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
+import { FollowFileLineSource } from "./transport/FollowFile.ts"
 import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
 import { resetConsumerGroup } from "./transport/KafkaClient.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
@@ -140,8 +141,19 @@ const analyze = Command.make(
     kafkaBroker,
     partitions,
     input: Flag.String("input").pipe(
-      Flag.withDescription("Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end."),
+      Flag.withDescription("Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end (see --follow)."),
       Flag.optional
+    ),
+    follow: Flag.Boolean("follow").pipe(
+      Flag.withDescription(
+        "With --input FILE: keep reading as lines are appended, across rotation and copytruncate, like tail -F; " +
+          "live input, so idle windows close and a signal closes every window. (default: off)"
+      ),
+      Flag.withDefault(false)
+    ),
+    fromEnd: Flag.Boolean("from-end").pipe(
+      Flag.withDescription("With --follow: a first run starts after the file's last line instead of at its start. (default: off)"),
+      Flag.withDefault(false)
     ),
     host: Flag.String("host").pipe(Flag.withDescription("Local mode: the TCP server to read from. (default: localhost)"), Flag.withDefault("localhost")),
     port: Flag.Int("port").pipe(Flag.withDescription("Local mode: its port. (default: 9999)"), Flag.withDefault(9999)),
@@ -210,6 +222,8 @@ const analyze = Command.make(
       !(flags.mode === "production" && input !== undefined),
       "--input replays a file in local mode; leave out --mode production to use it"
     )
+    yield* requireThat(!flags.follow || (input !== undefined && input !== "-"), "--follow follows a file: give it with --input FILE")
+    yield* requireThat(!flags.fromEnd || flags.follow, "--from-end is for --follow: add --follow, or leave out --from-end")
     const kafkaSettings = flags.mode === "production"
       ? kafkaSettingsFromEnv(yield* brokersFrom(flags.kafkaBroker))
       : undefined
@@ -244,7 +258,9 @@ const analyze = Command.make(
       )
     } else {
       transport = Layer.mergeAll(
-        input !== undefined
+        input !== undefined && flags.follow
+          ? FollowFileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes, fromEnd: flags.fromEnd })
+          : input !== undefined
           ? FileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes })
           : TcpLineSource.layer({ host: flags.host, port: flags.port, maxLineBytes: flags.maxLineBytes }),
         AlertPublisher.layerFile(path.join(flags.output, "alerts"))

@@ -209,11 +209,12 @@ describe("FollowFileLineSource", () => {
     it.live("reads a different file at the path from its start, and says so", () =>
       Effect.gen(function*() {
         const dir = yield* tempFolder
-        const file = path.join(dir, "access.log")
+        fs.mkdirSync(path.join(dir, "logs"))
+        const file = path.join(dir, "logs", "access.log")
         fs.writeFileSync(file, "old 1\n")
         const position = yield* positionAfter(file, 1)
-        fs.rmSync(file)
-        fs.writeFileSync(path.join(dir, "other"), "keeps the old inode busy\n")
+        // Moved out of the folder (still on disk, so its inode is not reused), and a new file put in its place.
+        fs.renameSync(file, path.join(dir, "elsewhere.log"))
         fs.writeFileSync(file, "new 1\nnew 2\n")
         const f = yield* following(file, {}, position)
         yield* eventually("two lines", () => f.lines().length === 2)

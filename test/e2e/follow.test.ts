@@ -166,7 +166,7 @@ describe("analyze --input FILE --follow", () => {
     ]
     for (const [args, message] of cases) {
       const result = await run([...args, "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")])
-      expect(result.code).toBe(1)
+      expect(result.code).toBe(2) // a bad invocation, as for every flag
       expect(result.stderr).toMatch(message)
     }
   })

@@ -29,10 +29,11 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import type { RejectedLine } from "../domain/Analysis.ts"
-import { describeIoError } from "../sinks/PartFolder.ts"
+import type { RejectedLine } from "../domain/RejectedLine.ts"
+import type { SourcePosition } from "../domain/SourcePosition.ts"
+import { describeIoError } from "../io/IoError.ts"
 import { LineSplitter } from "./LineSplitter.ts"
-import { type LineBatch, LineSource, SourceError, type SourcePosition } from "./LineSource.ts"
+import { type LineBatch, LineSource, SourceError } from "./LineSource.ts"
 
 const READ_SIZE = 1 << 20
 /** How many of a file's first bytes identify it, besides its device and inode. */

@@ -9,8 +9,9 @@
  */
 import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
-import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
-import type { LineBatch, SourcePosition } from "./LineSource.ts"
+import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/RejectedLine.ts"
+import type { SourcePosition } from "../domain/SourcePosition.ts"
+import type { LineBatch } from "./LineSource.ts"
 
 const NEWLINE = 10
 // `ignoreBOM`: a U+FEFF is data, kept wherever it is. By default a decoder drops one at the start of
@@ -227,10 +228,3 @@ export const framedLines = <E, R>(
 
 /** Appended after the last chunk of a byte stream that ended cleanly. */
 const END_OF_INPUT = new Uint8Array(0)
-
-/** Lines joined into one newline-terminated payload; appending beats `join` on concatenated lines. */
-export const linesPayload = (lines: ReadonlyArray<string>): string => {
-  let payload = ""
-  for (let i = 0; i < lines.length; i++) payload += lines[i] + "\n"
-  return payload
-}

@@ -13,7 +13,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { FollowFileLineSource, type FollowOptions } from "../../src/transport/FollowFile.ts"
-import { type LineBatch, LineSource, type SourcePosition } from "../../src/transport/LineSource.ts"
+import type { SourcePosition } from "../../src/domain/SourcePosition.ts"
+import { type LineBatch, LineSource } from "../../src/transport/LineSource.ts"
 import { textLines } from "../support/lines.ts"
 
 /** A temp folder, removed when the test's scope closes, pass or fail. */

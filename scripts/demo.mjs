@@ -11,7 +11,7 @@ const main = path.join(root, "dist", "main.js")
 const port = process.env.LOGLENS_DEMO_PORT ?? "9999"
 const rate = process.env.LOGLENS_DEMO_RATE ?? "200"
 
-const run = (args) => spawn(process.execPath, [main, ...args], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
+const run = (args) => spawn(process.execPath, ["--disable-warning=TimeoutNegativeWarning", main, ...args], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
 
 console.log(`loglens demo: ${rate} lines/s over tcp://127.0.0.1:${port}; a table every 10 s; results in ./output. Ctrl-C to stop.`)
 const generator = run([

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
 /**
  * The `loglens` command line: `generate` and `analyze`.
  *
@@ -34,8 +34,11 @@ import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { FollowFileLineSource } from "./transport/FollowFile.ts"
-import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
-import { resetConsumerGroup } from "./transport/KafkaClient.ts"
+import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
+import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
+import { kafkaSettingsFromEnv } from "./transport/kafka/Settings.ts"
+import { KafkaLineSink } from "./transport/kafka/Sink.ts"
+import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
 // Every flag is checked by the CLI module as it is parsed (see cli/Flags.ts): a handler only

@@ -20,9 +20,9 @@ const URL_COLUMN_WIDTH = 60
 export const formatReport = (input: ReportInput): string => {
   const c = input.counters
   const header = `${input.final === true ? "Final report" : "Report"} at ${input.nowIso} — ` +
-    `lines read ${n(c.lines)}, rejected ${n(c.rejected)}, errors ${n(c.errors)}, late errors ${n(c.late)}` +
-    (c.late > 0 ? ` (${describeLateness(c)})` : "") + ", " +
-    `open windows ${input.openWindows}, watermark ${input.watermarkIso ?? "none yet"}`
+    `lines read ${n(c.lines)}, rejected ${n(c.rejected)}, errors ${n(c.errors)}, late errors ${n(c.late)}, ` +
+    `open windows ${input.openWindows}, watermark ${input.watermarkIso ?? "none yet"}` +
+    (c.late > 0 ? `; the late errors were ${describeLateness(c)}` : "")
   if (input.rows.length === 0) return `${header}\n  (no window changed since the last report)`
   const table = [
     ["window", "status", "error_count", "unique_ips", "urls"],
@@ -56,7 +56,7 @@ export const describeLateness = (c: Counters): string => {
       : `${suggestion} would have counted ${n(byWatermark)} of them`)
   }
   if (c.lateAfterClose > 0) {
-    parts.push(`${n(c.lateAfterClose)} came after an idle or shutdown close, which no --watermark changes`)
+    parts.push(`${n(c.lateAfterClose)} came after an idle or shutdown close (see --idle-timeout)`)
   }
   return parts.join("; ")
 }

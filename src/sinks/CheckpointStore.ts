@@ -216,13 +216,13 @@ const fileStore = (folder: string, output: string) => {
       previous.bytes += lineBytes
       from = previous.from
     }
-    const { maxEventTimeMs, closedThroughMs, counters } = changes
+    const { partitions, closedThroughMs, counters } = changes
     yield* write(header, JSON.stringify({
       version: CHECKPOINT_VERSION,
       ...epoch,
       output: ownOutput,
       cellsFrom: from,
-      analysis: { maxEventTimeMs, closedThroughMs, counters }
+      analysis: { partitions, closedThroughMs, counters }
     }))
     if (previous !== undefined && previous.from !== from) {
       yield* attempt("clean up", () => fs.rm(path.join(folder, cellsName(previous.from)), { force: true }))
@@ -289,7 +289,7 @@ const readCells = (bytes: Buffer, file: string, from: number, epoch: number) => 
     new CheckpointError({
       message: `line ${lineNumber} of the checkpoint's ${file} ${what}. Nothing was changed. ${START_OVER}`
     })
-  const empty = { maxEventTimeMs: null, closedThroughMs: null, counters: ZERO_COUNTERS }
+  const empty = { partitions: [], closedThroughMs: null, counters: ZERO_COUNTERS }
   let state: AnalysisSnapshot | undefined
   let lastEpoch = -1
   let kept = 0

@@ -11,22 +11,16 @@
  * it waits for one rather than writing into the void.
  */
 import * as Console from "effect/Console"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as net from "node:net"
 import { linesPayload } from "../io/LinesPayload.ts"
+import { reconnectSchedule } from "./Backoff.ts"
 import { framedLines } from "./LineSplitter.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
 import { LineSource, SourceError } from "./LineSource.ts"
-
-/** Redial delays: 250 ms, doubling, at most 5 s. */
-export const reconnectSchedule = Schedule.exponential("250 millis").pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
-)
 
 export const TcpLineSource = {
   layer: (options: { readonly host: string; readonly port: number; readonly maxLineBytes: number }) => {

@@ -263,7 +263,7 @@ describe("Analysis", () => {
       assert.strictEqual(restored.counters.lateWatermarkMs, 40_001)
     })
 
-    it("counts errors for windows an idle close shut apart: no --watermark would have counted them", () => {
+    it("counts errors for windows an idle close shut apart from those the watermark made late", () => {
       const analysis = new Analysis(SETTINGS)
       ingest(analysis, [line({ ms: T0 + 1_000, status: 404 })], NOW)
       assert.isTrue(closeIfIdle(analysis, NOW + SETTINGS.idleTimeoutMs).didClose)

@@ -2,22 +2,20 @@
  * Integration tests of the Kafka layers against a real broker (see broker.ts).
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
 import type { Alert } from "../../src/domain/Alert.ts"
 import { ALERT_MESSAGE } from "../../src/domain/Alert.ts"
 import { AlertPublisher } from "../../src/sinks/AlertPublisher.ts"
-import {
-  ensureTopics,
-  KafkaAlertPublisher,
-  KafkaLineSink,
-  KafkaLineSource,
-  type KafkaSettings,
-  kafkaSettingsFromEnv
-} from "../../src/transport/Kafka.ts"
-import { setKafkaNoticeWriter } from "../../src/transport/KafkaClient.ts"
+import { ensureTopics } from "../../src/transport/kafka/Admin.ts"
+import { KafkaAlertPublisher } from "../../src/transport/kafka/AlertPublisher.ts"
+import { type KafkaSettings, kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
+import { KafkaLineSink } from "../../src/transport/kafka/Sink.ts"
+import { KafkaLineSource } from "../../src/transport/kafka/Source.ts"
 import { LineSink } from "../../src/transport/LineSink.ts"
 import type { SourcePosition } from "../../src/domain/SourcePosition.ts"
 import { type LineBatch, LineSource } from "../../src/transport/LineSource.ts"
@@ -28,13 +26,21 @@ let brokers: Array<string> = []
 let settings: KafkaSettings
 const notices: Array<string> = []
 
+/** The layers' notices go to the fiber's Console: this one keeps them for the assertions. */
+const noticeConsole: Console.Console = {
+  ...globalThis.console,
+  error: (...args: ReadonlyArray<unknown>) => {
+    const line = args.map(String).join(" ")
+    notices.push(line)
+    process.stderr.write(`[kafka notice] ${line}\n`)
+  }
+}
+const withNotices = <A, E>(layer: Layer.Layer<A, E>): Layer.Layer<A, E> =>
+  layer.pipe(Layer.provide(Layer.succeed(Console.Console, noticeConsole)))
+
 beforeAll(async () => {
   brokers = await testBrokers()
   settings = kafkaSettingsFromEnv(brokers, {})
-  setKafkaNoticeWriter((line) => {
-    notices.push(line)
-    process.stderr.write(`[kafka notice] ${line}\n`)
-  })
 }, 600_000)
 
 const highWatermarks = async (topic: string): Promise<Record<string, number>> => {
@@ -148,14 +154,14 @@ describe("KafkaLineSource", () => {
         { value: `${first[27]}\n${first[28]}\n${first[29]}\n`, partition: 2 } // several lines in one message
       ]
     })
-    const layer = KafkaLineSource.layer({
+    const layer = withNotices(KafkaLineSource.layer({
       settings,
       topic,
       groupId,
       startingOffsets: "earliest",
       partitions: 3,
       maxLineBytes: 100
-    })
+    }))
 
     // 1. From the start.
     let position: SourcePosition

@@ -4,6 +4,7 @@
  * wrote with it.
  */
 import { expect } from "vitest"
+import { analysePartitionsReference, matchesOneOf, type PartitionRefResult } from "../../analyzer/partitionReference.ts"
 import { analyseReference, type RefResult, type RefRow } from "../../analyzer/reference.ts"
 
 export interface TruthSettings {
@@ -120,4 +121,42 @@ export const linesReadPattern = (n: number): RegExp => new RegExp(`lines read ${
 export const lastLinesRead = (output: string): number => {
   const all = [...output.matchAll(/lines read ([\d,]+),/g)]
   return all.length === 0 ? -1 : Number(all[all.length - 1]![1]!.replaceAll(",", ""))
+}
+
+/** The per-partition reference's results for `partitions[p]` = partition p's lines in offset order. */
+export const partitionTruthOf = (partitions: ReadonlyArray<ReadonlyArray<string>>, s: TruthSettings = {}): PartitionRefResult =>
+  analysePartitionsReference(partitions, {
+    format: "json",
+    windowMs: s.windowMs ?? 30_000,
+    watermarkMs: s.watermarkMs ?? 10_000,
+    threshold: s.threshold ?? 100,
+    maxFutureMs: 3_600_000,
+    nowMs: Date.now()
+  })
+
+/**
+ * The alerts topic (read_committed) holds exactly one alert per (window, status) the per-partition
+ * reference alerts on, with error_count = threshold + 1 and a unique_ips that some interleaving of
+ * the partitions gives at the moment it fires.
+ */
+export const expectPartitionAlerts = (
+  messages: ReadonlyArray<{ key: string | null; value: string }>,
+  expected: PartitionRefResult["alerts"],
+  threshold = 100
+): void => {
+  const keys = messages.map((m) => m.key ?? "<no key>")
+  const duplicated = [...new Set(keys.filter((k, i) => keys.indexOf(k) !== i))]
+  expect(duplicated.slice(0, 5), "duplicate alerts").toEqual([])
+  expect([...keys].sort()).toEqual(expected.map((a) => `${a.window_start}|${a.status}`).sort())
+  const reference = new Map(expected.map((a) => [`${a.window_start}|${a.status}`, a]))
+  const off: Array<string> = []
+  for (const m of messages) {
+    const alert = JSON.parse(m.value)
+    const ref = reference.get(m.key!)!
+    expect([alert.window_start, alert.window_end, alert.status, alert.error_count], m.key!).toEqual(
+      [ref.window_start, ref.window_end, ref.status, threshold + 1]
+    )
+    if (!matchesOneOf(alert.unique_ips, ref.uniqueIps)) off.push(`${m.key}: ${alert.unique_ips} not in ${ref.uniqueIps}`)
+  }
+  expect(off, "alert unique_ips no interleaving gives").toEqual([])
 }

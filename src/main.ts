@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { CliError, CliOutput, Command } from "effect/cli"
+import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { runAnalyzer } from "./analyzer/Analyzer.ts"
@@ -36,7 +36,7 @@ import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { FollowFileLineSource } from "./transport/FollowFile.ts"
 import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
 import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
-import { kafkaSettingsFromEnv } from "./transport/kafka/Settings.ts"
+import { kafkaSettingsFromEnv, TOPIC_NAME_RULE, topicNameProblem } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
 import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
@@ -53,7 +53,9 @@ const format = Flags.choice(
   "Line format: JSON objects or CSV (timestamp,ip,method,url,status).",
   "json"
 )
-const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs")
+/** Kafka's rule for topic names, checked at the flag rather than retried against the broker. */
+const validTopic = Flag.filter((name: string) => topicNameProblem(name) === undefined, () => TOPIC_NAME_RULE)
+const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs").pipe(validTopic)
 const kafkaBroker = Flags.parsedWithEnv(
   "kafka-broker",
   "Production mode: brokers as host:port[,host:port].",
@@ -185,7 +187,7 @@ const analyze = Command.make(
       "Production mode: where a group with no committed offsets starts.",
       "earliest"
     ),
-    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts")
+    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts").pipe(validTopic)
   },
   Effect.fn("analyze")(function*(flags) {
     const windowMs = flags.window

@@ -1,7 +1,7 @@
 /**
  * Integration tests of the Kafka layers against a real broker (see broker.ts).
  */
-import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -19,7 +19,7 @@ import { KafkaLineSource } from "../../src/transport/kafka/Source.ts"
 import { LineSink } from "../../src/transport/LineSink.ts"
 import type { SourcePosition } from "../../src/domain/SourcePosition.ts"
 import { type LineBatch, LineSource } from "../../src/transport/LineSource.ts"
-import { collect, plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
+import { collect, madeGroup, madeTopic, plainKafka, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
 import { textLines } from "../support/lines.ts"
 
 let brokers: Array<string> = []
@@ -42,6 +42,8 @@ beforeAll(async () => {
   brokers = await testBrokers()
   settings = kafkaSettingsFromEnv(brokers, {})
 }, 600_000)
+
+afterAll(() => removeLeftovers(brokers), 60_000)
 
 const highWatermarks = async (topic: string): Promise<Record<string, number>> => {
   const admin = plainKafka(brokers).admin()
@@ -73,7 +75,7 @@ const committedOffsets = async (groupId: string, topic: string) => {
 
 describe("KafkaLineSink", () => {
   it("writes every line exactly once, over all partitions", async () => {
-    const topic = `loglens-test-sink-${randomSuffix()}`
+    const topic = madeTopic(`loglens-test-sink-${randomSuffix()}`)
     const runtime = ManagedRuntime.make(KafkaLineSink.layer({ settings, topic, partitions: 3 }))
     const expected: Array<string> = []
     try {
@@ -138,8 +140,8 @@ describe("KafkaLineSource", () => {
   }
 
   it("reads lines, rejects bad values, reports positions, and resumes from a position", async () => {
-    const topic = `loglens-test-source-${randomSuffix()}`
-    const groupId = `loglens-test-group-${randomSuffix()}`
+    const topic = madeTopic(`loglens-test-source-${randomSuffix()}`)
+    const groupId = madeGroup(`loglens-test-group-${randomSuffix()}`)
     await Effect.runPromise(ensureTopics(settings, [topic], 3))
     const producer = plainKafka(brokers).producer()
     await producer.connect()
@@ -288,9 +290,9 @@ describe("KafkaAlertPublisher", () => {
 
   it("publishes each epoch's alerts and offsets once, in one transaction", async () => {
     const suffix = randomSuffix()
-    const sourceTopic = `loglens-test-logs-${suffix}`
-    const topic = `loglens-test-alerts-${suffix}`
-    const groupId = `loglens-test-group-${suffix}`
+    const sourceTopic = madeTopic(`loglens-test-logs-${suffix}`)
+    const topic = madeTopic(`loglens-test-alerts-${suffix}`)
+    const groupId = madeGroup(`loglens-test-group-${suffix}`)
     await Effect.runPromise(ensureTopics(settings, [sourceTopic, topic], 3))
     const runtime = ManagedRuntime.make(KafkaAlertPublisher.layer({ settings, topic, groupId, sourceTopic }))
     const reader = await collect(brokers, topic, { readCommitted: true })
@@ -342,9 +344,9 @@ describe("KafkaAlertPublisher", () => {
 
   it("fences a zombie: an abandoned transaction is aborted, read_committed readers never see it", async () => {
     const suffix = randomSuffix()
-    const sourceTopic = `loglens-test-logs-${suffix}`
-    const topic = `loglens-test-alerts-${suffix}`
-    const groupId = `loglens-test-group-${suffix}`
+    const sourceTopic = madeTopic(`loglens-test-logs-${suffix}`)
+    const topic = madeTopic(`loglens-test-alerts-${suffix}`)
+    const groupId = madeGroup(`loglens-test-group-${suffix}`)
     await Effect.runPromise(ensureTopics(settings, [sourceTopic, topic], 3))
 
     // A previous analyzer process: opens a transaction, sends, and dies without committing.

@@ -10,7 +10,8 @@
  *
  * Then the idle rule: a partition that never gets data must not hold windows
  * back, one that goes quiet stops holding them back after --idle-timeout, and
- * one with unread records always holds them back.
+ * one with unread records always holds them back. And a production stop
+ * (SIGTERM, the real CLI) keeps the open windows for the next run.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
@@ -26,9 +27,17 @@ import { KafkaAlertPublisher } from "../../src/transport/kafka/AlertPublisher.ts
 import { kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
 import { KafkaLineSource, type PartitionControl } from "../../src/transport/kafka/Source.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
+import { cli, killAll } from "./support/processes.ts"
 import { plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"
-import { errorKey, expectPartitionAlerts, expectSameMultiset, expectWindowRows, partitionTruthOf } from "./support/truth.ts"
+import {
+  errorKey,
+  expectPartitionAlerts,
+  expectSameMultiset,
+  expectWindowRows,
+  linesReadPattern,
+  partitionTruthOf
+} from "./support/truth.ts"
 
 let brokers: Array<string> = []
 const dirs: Array<string> = []
@@ -335,4 +344,66 @@ describe("idle partitions, real broker", () => {
       await runtime.dispose()
     }
   }, 120_000)
+})
+
+describe("production shutdown, real CLI", () => {
+  afterAll(async () => {
+    await killAll()
+  }, 60_000)
+
+  it("SIGTERM mid-window keeps the window open; the restarts continue it, and its row and its alert appear exactly once", async () => {
+    const id = randomSuffix()
+    const topic = `loglens-stop-${id}`
+    const alertsTopic = `${topic}-alerts`
+    const dir = tempDir("stop")
+    dirs.push(dir)
+    const output = path.join(dir, "out")
+    const WINDOW = 10_000
+    const W = Math.floor((Date.now() - 3_600_000) / WINDOW) * WINDOW
+    const record = (ms: number, status: number, ip: string) =>
+      `{"timestamp":"${new Date(ms).toISOString()}","ip":"${ip}","method":"GET","url":"/r","status":${status}}`
+    // 15 errors of window W over 3 partitions: under the threshold of 20.
+    const errorsOfW = (from: number) => Array.from({ length: 15 }, (_, i) => record(W + 100 + (from + i) * 50, 404, `10.0.0.${from + i}`))
+    const toPartitions = async (lines: ReadonlyArray<string>) => {
+      for (let p = 0; p < 3; p++) await produceLines(brokers, topic, lines.filter((_, i) => i % 3 === p), p)
+    }
+    await createTopic(brokers, topic, 3)
+    const args = [
+      "analyze", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--alerts-topic", alertsTopic,
+      "--group-id", `${topic}-group`, "--output", output, "--window", "10s", "--watermark", "2s", "--threshold", "20",
+      "--idle-timeout", "10m", "--trigger", "250ms", "--commit-interval", "200ms"
+    ]
+    const runUntil = async (lines: number, until: () => Promise<boolean> | boolean) => {
+      const child = cli(args)
+      await child.waitFor(linesReadPattern(lines), 60_000)
+      const deadline = Date.now() + 60_000
+      while (!(await until()) && Date.now() < deadline) await sleep(100)
+      child.child.kill("SIGTERM")
+      const end = await child.done
+      expect(end.code, end.stderr).toBe(0)
+      return end
+    }
+    const rowsOfW = () => readParts(path.join(output, "windows")).filter((r) => Date.parse(r.window_start) === W)
+    const alertsNow = async () => (await readCommitted(brokers, alertsTopic, 0, { settleMs: 1_000, timeoutMs: 5_000 }))
+
+    // 1. Half of the window's errors; stopped while the window is open: no row, and it says so.
+    await toPartitions(errorsOfW(0))
+    const first = await runUntil(15, () => true)
+    expect(first.stderr).toMatch(/1 open windows stay open in the checkpoint/)
+    expect(rowsOfW()).toEqual([])
+
+    // 2. The other half: the restart continues the window, crosses the threshold and alerts; stopped again.
+    await toPartitions(errorsOfW(15))
+    await runUntil(30, async () => (await alertsNow()).length > 0)
+    expect(rowsOfW()).toEqual([])
+
+    // 3. Every partition passes the window's end: the third run closes it.
+    await toPartitions([0, 1, 2].map((i) => record(W + WINDOW + 2_000 + i, 200, "10.9.9.9")))
+    await runUntil(33, () => rowsOfW().length > 0)
+
+    const rows = rowsOfW()
+    expect(rows.map((r) => [r.status, r.error_count, r.unique_ips])).toEqual([[404, 30, 30]])
+    const alerts = await alertsNow()
+    expect(alerts.map((a) => [a.key, JSON.parse(a.value).error_count])).toEqual([[`${new Date(W).toISOString()}|404`, 21]])
+  }, 240_000)
 })

@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { type Admin, ConfigResourceTypes, type Kafka } from "kafkajs"
+import type { Admin, ConfigResourceTypes, Kafka } from "kafkajs"
 import { KafkaError, kafkaErrorTypes } from "./Errors.ts"
 import { type KafkaNotices, makeNotices } from "./Notices.ts"
 import { quietly, retryKafka } from "./Retry.ts"
@@ -128,10 +128,13 @@ export const ensureTopics = (
     )
   )
 
+/** `ConfigResourceTypes.TOPIC`: kafkajs's CommonJS enum is not a named export Node's ESM loader can see. */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes.TOPIC
+
 const topicMaxMessageBytes = async (admin: Admin, topic: string): Promise<number | undefined> => {
   const described = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ["max.message.bytes"] }]
+    resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ["max.message.bytes"] }]
   })
   const value = described.resources[0]?.configEntries.find((c) => c.configName === "max.message.bytes")?.configValue
   const n = Number(value)

@@ -78,6 +78,8 @@ export const quietLogCreator = (notices: KafkaNotices, hooks: KafkaLogHooks = {}
     return
   }
   if (SUPPRESSED.some((re) => re.test(message))) return
+  // The producer's last word on an error it then throws: the layer reports that error itself.
+  if (log["retryCount"] !== undefined && !/^(Failed to send messages|Could not)/.test(message)) return
   const m = CONNECT_ERROR.exec(message) ?? CONNECT_ERROR.exec(String(log["error"] ?? ""))
   if (m) {
     const broker = log["broker"] ?? /(\S+:\d+)\s*$/.exec(message)?.[1] ?? "(unknown)"

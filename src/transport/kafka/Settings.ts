@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import { Kafka, logLevel, type SASLOptions } from "kafkajs"
 import type { ConnectionOptions } from "node:tls"
 import { parseBrokers } from "../../domain/Options.ts"
-import { KafkaError, TOPIC_NAME_RULE } from "./Errors.ts"
+import { KafkaError } from "./Errors.ts"
 import { type KafkaLogHooks, type KafkaNotices, quietLogCreator } from "./Notices.ts"
 
 export type SaslMechanism = "plain" | "scram-sha-256" | "scram-sha-512"
@@ -147,6 +147,9 @@ export const IDEMPOTENT_RETRY = { initialRetryTime: 300, maxRetryTime: 5000, ret
 export const SESSION_TIMEOUT_MS = 6_000
 /** Well under a third of the session, as Kafka advises, so a lost heartbeat or two is not a death. */
 export const HEARTBEAT_INTERVAL_MS = 1_000
+
+/** Kafka's rule for topic names, in words. */
+export const TOPIC_NAME_RULE = `a topic name is 1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", and not "." or ".."`
 
 /** Why `name` is not a legal Kafka topic name, or undefined when it is. */
 export const topicNameProblem = (name: string): string | undefined => {

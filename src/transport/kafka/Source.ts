@@ -384,6 +384,8 @@ export const KafkaLineSource = {
           description: `kafka:${topic}`,
           identity: `kafka:${topic}`,
           live: true,
+          // A stop is not the end of the topic: the windows stay open for whoever reads on (README).
+          onStop: "keep-windows",
           batches,
           commit
         })

@@ -92,8 +92,19 @@ const watchFolder = (folder: string, onChange: (name: string | null) => void): f
   }
 }
 
-/** A 48-bit hash of a file's first bytes (SHA-256, truncated to fit a JSON number exactly). */
+/** A 48-bit hash of bytes (SHA-256, truncated to fit a JSON number exactly). */
 const hashHead = (bytes: Uint8Array): number => createHash("sha256").update(bytes).digest().readUIntBE(0, 6)
+
+/** The hash of a file's first `length` bytes (fewer if it is shorter). */
+const readHeadHash = async (handle: fsp.FileHandle, length: number): Promise<number> => {
+  const head = Buffer.alloc(length)
+  const { bytesRead } = await handle.read(head, 0, length, 0)
+  return hashHead(head.subarray(0, bytesRead))
+}
+
+/** `undefined` for a file that is not there; other failures stay failures. */
+const unlessMissing = <A>(promise: Promise<A>): Promise<A | undefined> =>
+  promise.catch((e) => ((e as { code?: string }).code === "ENOENT" ? undefined : Promise.reject(e)))
 
 const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions, from: SourcePosition | undefined) {
   const shown = options.file
@@ -102,14 +113,8 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
     new SourceError({ message: `cannot ${what} ${shown}: ${describeIoError(cause)}`, cause })
   const io = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: (cause) => fail(what, cause) })
   /** The file at `name`, or undefined when there is none. */
-  const statIfAny = (name: string) =>
-    io("look at", () => fsp.stat(name).catch((e) => ((e as { code?: string }).code === "ENOENT" ? undefined : Promise.reject(e))))
-  const headHashOf = (handle: fsp.FileHandle, length: number) =>
-    io("read", async () => {
-      const head = Buffer.alloc(length)
-      const { bytesRead } = await handle.read(head, 0, length, 0)
-      return hashHead(head.subarray(0, bytesRead))
-    })
+  const statIfAny = (name: string) => io("look at", () => unlessMissing(fsp.stat(name)))
+  const headHashOf = (handle: fsp.FileHandle, length: number) => io("read", () => readHeadHash(handle, length))
 
   // -- the file being read ----------------------------------------------------
   let handle: fsp.FileHandle | undefined
@@ -178,10 +183,7 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
     let waiting = false
     for (;;) {
       signalled = false
-      const opened = yield* Effect.tryPromise({
-        try: () => fsp.open(file, "r").catch((e) => ((e as { code?: string }).code === "ENOENT" ? undefined : Promise.reject(e))),
-        catch: (cause) => fail("open", cause)
-      })
+      const opened = yield* io("open", () => unlessMissing(fsp.open(file, "r")))
       if (opened !== undefined) return opened
       if (!waiting) yield* say(`${shown} does not exist (yet); waiting for it to appear`)
       waiting = true
@@ -256,9 +258,7 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
         if (stat.size < place.bytes) return undefined
         const opened = await fsp.open(candidate, "r")
         try {
-          const head = Buffer.alloc(place.headLength)
-          const { bytesRead } = await opened.read(head, 0, place.headLength, 0)
-          return hashHead(head.subarray(0, bytesRead)) === place.headHash ? candidate : undefined
+          return (await readHeadHash(opened, place.headLength)) === place.headHash ? candidate : undefined
         } finally {
           await opened.close()
         }
@@ -313,12 +313,15 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
     if (handle === undefined) return yield* open()
     const lines: Array<string | Uint8Array> = []
     const rejected: Array<RejectedLine> = []
+    // A short read reached what is written so far: nothing unread (for the idle rule).
+    let caughtUp = true
     for (;;) {
       signalled = false
       const current = handle
       const { bytesRead } = yield* io("read", () => current.read(buffer, 0, READ_SIZE, readAt))
       if (bytesRead > 0) {
         readAt += bytesRead
+        caughtUp = bytesRead < READ_SIZE
         // The splitter keeps views of the chunk: a big read keeps the buffer, a small one is copied out.
         let chunk: Buffer
         if (bytesRead >= READ_SIZE / 2) {
@@ -346,7 +349,7 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
       yield* restartIfTruncated()
     }
     yield* extendHead()
-    return { lines, rejected, position: position() }
+    return { lines, rejected, position: position(), caughtUp }
   })
   return Stream.fromEffectRepeat(next)
 })

@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { TestClock, TestConsole } from "effect/testing"
 import * as fs from "node:fs"
@@ -22,6 +23,18 @@ const tempFolder = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "loglens-follow-"))),
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
+
+/** `access.log` holding `content`, in a temp folder of its own (see `tempFolder`). */
+const logFile = (content: string) =>
+  Effect.map(tempFolder, (dir) => {
+    const file = path.join(dir, "access.log")
+    fs.writeFileSync(file, content)
+    return { dir, file }
+  })
+
+/** A test in real time whose stderr messages `messages` reads. */
+const live = (name: string, test: () => Effect.Effect<void, unknown, Scope.Scope>) =>
+  it.live(name, () => test().pipe(Effect.provide(TestConsole.layer)))
 
 /** Follows `file` in a background fiber; `lines()` is everything read so far. */
 const following = (file: string, options: Partial<FollowOptions> = {}, from?: SourcePosition) =>
@@ -71,11 +84,9 @@ const assertWholeLinePositions = (batches: ReadonlyArray<LineBatch>, content: st
 }
 
 describe("FollowFileLineSource", () => {
-  it.live("joins a line cut across writes, holds a last line until its newline, and keeps reading appends", () =>
+  live("joins a line cut across writes, holds a last line until its newline, and keeps reading appends", () =>
     Effect.gen(function*() {
-      const dir = yield* tempFolder
-      const file = path.join(dir, "access.log")
-      fs.writeFileSync(file, "one\ntw")
+      const { file } = yield* logFile("one\ntw")
       const f = yield* following(file)
       yield* eventually("the first line", () => f.lines().length === 1)
       fs.appendFileSync(file, "o")
@@ -90,13 +101,11 @@ describe("FollowFileLineSource", () => {
       assert.strictEqual(f.last()["bytes"], fs.statSync(file).size)
       const { dev, ino } = fs.statSync(file)
       assert.include(f.last(), { dev, ino, headLength: fs.statSync(file).size })
-    }).pipe(Effect.provide(TestConsole.layer)))
+    }))
 
-  it.live("reads a file rotated by rename to its end, then the new file at the path from its start", () =>
+  live("reads a file rotated by rename to its end, then the new file at the path from its start", () =>
     Effect.gen(function*() {
-      const dir = yield* tempFolder
-      const file = path.join(dir, "access.log")
-      fs.writeFileSync(file, "old 1\nold 2\n")
+      const { dir, file } = yield* logFile("old 1\nold 2\n")
       const f = yield* following(file)
       yield* eventually("the old lines", () => f.lines().length === 2)
       fs.renameSync(file, path.join(dir, "access.log.1"))
@@ -111,13 +120,11 @@ describe("FollowFileLineSource", () => {
       assert.strictEqual(f.last()["ino"], fs.statSync(file).ino)
       assert.strictEqual(f.last()["bytes"], 12)
       assert.isTrue((yield* messages).some((m) => m.includes("access.log was rotated")))
-    }).pipe(Effect.provide(TestConsole.layer)))
+    }))
 
-  it.live("goes on from the new start of a file truncated in place (copytruncate), and says so", () =>
+  live("goes on from the new start of a file truncated in place (copytruncate), and says so", () =>
     Effect.gen(function*() {
-      const dir = yield* tempFolder
-      const file = path.join(dir, "access.log")
-      fs.writeFileSync(file, "a 1\na 2\na 3\n")
+      const { file } = yield* logFile("a 1\na 2\na 3\n")
       const f = yield* following(file)
       yield* eventually("three lines", () => f.lines().length === 3)
       fs.truncateSync(file, 0)
@@ -126,39 +133,33 @@ describe("FollowFileLineSource", () => {
       assert.deepStrictEqual(f.lines(), ["a 1", "a 2", "a 3", "b 1"])
       assert.strictEqual(f.last()["bytes"], 4)
       assert.isTrue((yield* messages).some((m) => /access\.log shrank from 12 to \d+ bytes .*copytruncate.*new start/.test(m)))
-    }).pipe(Effect.provide(TestConsole.layer)))
+    }))
 
-  it.live("notices a truncation that the writer refilled past the old position before it looked", () =>
+  live("notices a truncation that the writer refilled past the old position before it looked", () =>
     Effect.gen(function*() {
-      const dir = yield* tempFolder
-      const file = path.join(dir, "access.log")
-      fs.writeFileSync(file, "a 1\n")
+      const { file } = yield* logFile("a 1\n")
       const f = yield* following(file, { watch: false })
       yield* eventually("one line", () => f.lines().length === 1)
       fs.writeFileSync(file, "b 1\nb 2\n") // truncate and refill in one go: longer than before
       yield* eventually("the new lines", () => f.lines().length === 3)
       assert.deepStrictEqual(f.lines(), ["a 1", "b 1", "b 2"])
       assert.isTrue((yield* messages).some((m) => m.includes("truncated and rewritten")))
-    }).pipe(Effect.provide(TestConsole.layer)))
+    }))
 
-  it.live("--from-end starts after the last whole line of a first run, and reads a line being written whole", () =>
+  live("--from-end starts after the last whole line of a first run, and reads a line being written whole", () =>
     Effect.gen(function*() {
-      const dir = yield* tempFolder
-      const file = path.join(dir, "access.log")
-      fs.writeFileSync(file, "old 1\nold 2\nhalf")
+      const { file } = yield* logFile("old 1\nold 2\nhalf")
       const f = yield* following(file, { fromEnd: true })
       yield* eventually("the ready batch", () => f.batches.length === 1)
       assert.strictEqual(f.last()["bytes"], 12)
       fs.appendFileSync(file, " line\nnew\n")
       yield* eventually("two lines", () => f.lines().length === 2)
       assert.deepStrictEqual(f.lines(), ["half line", "new"])
-    }).pipe(Effect.provide(TestConsole.layer)))
+    }))
 
   it.effect("notices appends by polling alone, on the Clock, when no watch event comes", () =>
     Effect.gen(function*() {
-      const dir = yield* tempFolder
-      const file = path.join(dir, "access.log")
-      fs.writeFileSync(file, "one\n")
+      const { file } = yield* logFile("one\n")
       const f = yield* following(file, { watch: false })
       yield* eventually("the first line", () => f.lines().length === 1)
       fs.appendFileSync(file, "two\n")
@@ -178,11 +179,9 @@ describe("FollowFileLineSource", () => {
         return f.last()
       }))
 
-    it.live("resumes at the position's byte in the same file", () =>
+    live("resumes at the position's byte in the same file", () =>
       Effect.gen(function*() {
-        const dir = yield* tempFolder
-        const file = path.join(dir, "access.log")
-        fs.writeFileSync(file, "1\n2\n")
+        const { file } = yield* logFile("1\n2\n")
         const position = yield* positionAfter(file, 2)
         fs.appendFileSync(file, "3\n")
         const f = yield* following(file, {}, position)
@@ -190,13 +189,11 @@ describe("FollowFileLineSource", () => {
         yield* pause(100)
         assert.deepStrictEqual(f.lines(), ["3"])
         assert.deepStrictEqual(yield* messages, [])
-      }).pipe(Effect.provide(TestConsole.layer)))
+      }))
 
-    it.live("finishes the file renamed beside the path first, then reads the new one from its start", () =>
+    live("finishes the file renamed beside the path first, then reads the new one from its start", () =>
       Effect.gen(function*() {
-        const dir = yield* tempFolder
-        const file = path.join(dir, "access.log")
-        fs.writeFileSync(file, "old 1\n")
+        const { dir, file } = yield* logFile("old 1\n")
         const position = yield* positionAfter(file, 1)
         fs.appendFileSync(file, "old 2\n")
         fs.renameSync(file, path.join(dir, "access.log.1"))
@@ -205,9 +202,9 @@ describe("FollowFileLineSource", () => {
         yield* eventually("two lines", () => f.lines().length === 2)
         assert.deepStrictEqual(f.lines(), ["old 2", "new 1"])
         assert.isTrue((yield* messages).some((m) => m.includes("rotated while loglens was stopped") && m.includes("access.log.1")))
-      }).pipe(Effect.provide(TestConsole.layer)))
+      }))
 
-    it.live("reads a different file at the path from its start, and says so", () =>
+    live("reads a different file at the path from its start, and says so", () =>
       Effect.gen(function*() {
         const dir = yield* tempFolder
         fs.mkdirSync(path.join(dir, "logs"))
@@ -221,13 +218,11 @@ describe("FollowFileLineSource", () => {
         yield* eventually("two lines", () => f.lines().length === 2)
         assert.deepStrictEqual(f.lines(), ["new 1", "new 2"])
         assert.isTrue((yield* messages).some((m) => m.includes("is not the file the checkpoint was reading")))
-      }).pipe(Effect.provide(TestConsole.layer)))
+      }))
 
-    it.live("reads a file truncated while stopped from its start, and says so", () =>
+    live("reads a file truncated while stopped from its start, and says so", () =>
       Effect.gen(function*() {
-        const dir = yield* tempFolder
-        const file = path.join(dir, "access.log")
-        fs.writeFileSync(file, "old 1\nold 2\n")
+        const { file } = yield* logFile("old 1\nold 2\n")
         const position = yield* positionAfter(file, 2)
         fs.truncateSync(file, 0)
         fs.appendFileSync(file, "new 1\n")
@@ -235,6 +230,6 @@ describe("FollowFileLineSource", () => {
         yield* eventually("one line", () => f.lines().length === 1)
         assert.deepStrictEqual(f.lines(), ["new 1"])
         assert.isTrue((yield* messages).some((m) => m.includes("truncated or rewritten while loglens was stopped")))
-      }).pipe(Effect.provide(TestConsole.layer)))
+      }))
   })
 })

@@ -44,7 +44,7 @@ export const formatReport = (input: ReportInput): string => {
 
 /**
  * How late the late errors were, in words: the most one trailed the newest event time, and the
- * smallest whole-second --watermark that would have counted them (see "Late data" in the README).
+ * smallest whole-second --watermark that would have counted them (README, "Late data in real logs").
  */
 export const describeLateness = (c: Counters): string => {
   const parts = [`up to ${(c.lateBehindMs / 1000).toFixed(1)} s behind the newest event time`]

@@ -25,7 +25,7 @@ export const startRunSummary = Effect.fnUntraced(function*(counters: Counters) {
     ).pipe(Effect.andThen(
       counters.late === 0 ? Effect.void : Console.error(
         `loglens: ${counters.late.toLocaleString("en-US")} of ${counters.errors.toLocaleString("en-US")} errors were late ` +
-          `(${describeLateness(counters)}); see "Late data" in the README`
+          `(${describeLateness(counters)}); see "Late data in real logs" in the README`
       )
     ))
   })

@@ -54,7 +54,7 @@ export interface Counters {
   errors: number
   rejected: number
   late: number
-  /** The most a late error trailed the newest event time read before it (see "Late data" in the README). */
+  /** The most a late error trailed the newest event time of its partition read before it (README, "Late data in real logs"). */
   lateBehindMs: number
   /** The smallest --watermark that would have counted every error the watermark made late; 0 if none. */
   lateWatermarkMs: number

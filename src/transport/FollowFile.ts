@@ -228,7 +228,7 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
         yield* say(`${shown} was truncated or rewritten while loglens was stopped (it no longer matches the checkpoint at byte ${bytes}); reading it from its start`)
         return yield* startAt(opened, 0)
       }
-      yield* Effect.promise(() => opened.close())
+      yield* Effect.promise(() => opened.close().catch(() => undefined))
     }
     const renamed = yield* findRenamed(place)
     if (renamed !== undefined) {
@@ -343,9 +343,9 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
         if (lines.length > 0 || rejected.length > 0) return done
         return yield* open()
       }
-      if ((yield* restartIfTruncated()) || (yield* noticeRotation())) continue
+      if (yield* noticeRotation()) continue
       yield* nextChange
-      // Before reading on: a file truncated and refilled while we waited must not be read from the middle.
+      // Before reading on: a file truncated (and maybe refilled) while we waited is read from its start.
       yield* restartIfTruncated()
     }
     yield* extendHead()

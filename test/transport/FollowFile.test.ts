@@ -157,6 +157,19 @@ describe("FollowFileLineSource", () => {
       assert.deepStrictEqual(f.lines(), ["half line", "new"])
     }))
 
+  live("waits for a file that does not exist yet, says so, and reads it from its start once it appears", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempFolder
+      const file = path.join(dir, "access.log")
+      const f = yield* following(file)
+      yield* pause(300) // longer than a poll
+      assert.deepStrictEqual(f.batches, [])
+      assert.isTrue((yield* messages).some((m) => m.includes("access.log does not exist (yet); waiting for it to appear")))
+      fs.writeFileSync(file, "first\n")
+      yield* eventually("its line", () => f.lines().length === 1)
+      assert.deepStrictEqual(f.lines(), ["first"])
+    }))
+
   it.effect("notices appends by polling alone, on the Clock, when no watch event comes", () =>
     Effect.gen(function*() {
       const { file } = yield* logFile("one\n")

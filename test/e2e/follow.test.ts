@@ -1,7 +1,7 @@
 /**
  * The real CLI following a file that a writer appends to in small writes
- * (lines cut across writes): a kill -9 and a restart lose and duplicate
- * nothing, SIGTERM closes every window, copytruncate and a different file at
+ * (lines cut across writes): a kill -9, a restart and a rotation lose and
+ * duplicate nothing, SIGTERM closes every window, copytruncate and a different file at
  * the path on restart are said on stderr, and the flags refuse nonsense.
  */
 import { afterEach, describe, expect, it } from "vitest"
@@ -60,7 +60,7 @@ const analyzeArgs = (dir: string, file: string, ...more: Array<string>) => [
 const errorLines = (lines: ReadonlyArray<string>) => lines.filter((l) => JSON.parse(l).status >= 400)
 
 describe("analyze --input FILE --follow", () => {
-  it("loses and duplicates nothing across kill -9 and a restart, and SIGTERM closes every window", async () => {
+  it("loses and duplicates nothing across kill -9, a restart and a rotation, and SIGTERM closes every window", async () => {
     const dir = folder()
     const file = path.join(dir, "access.log")
     const lines = makeLines(3000, 7)
@@ -79,12 +79,18 @@ describe("analyze --input FILE --follow", () => {
     await writing
     const second = start(analyzeArgs(dir, file))
     await second.waitFor(/analysing/)
-    await appendInPieces(file, text.slice(200_000), 2)
+    // Then a rotation by rename while it reads: the rest of the old file, then the new one.
+    const cut = text.indexOf("\n", 260_000) + 1
+    await appendInPieces(file, text.slice(200_000, cut), 2)
+    fs.renameSync(file, `${file}.1`)
+    fs.writeFileSync(file, "")
+    await appendInPieces(file, text.slice(cut), 3)
     await second.waitFor(new RegExp(`lines read ${lines.length.toLocaleString("en-US")},`))
     second.child.kill("SIGTERM")
     const done = await second.done
     expect(done.code, done.stderr).toBe(0)
     expect(done.stderr).toMatch(/resuming from checkpoint epoch [1-9]/)
+    expect(done.stderr).toMatch(/access\.log was rotated: reading the old file to its end/)
 
     // errors/ holds every error line written, once, in the order written.
     expect(readPartLines(path.join(dir, "out/errors"))).toEqual(errorLines(lines))

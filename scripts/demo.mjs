@@ -24,8 +24,7 @@ const generator = run([
   "generate", "--listen", port, "--rate", rate, "--urls", "50", "--status-dist", "70", "20", "10"
 ])
 const analyzer = run([
-  "analyze", "--host", "127.0.0.1", "--port", port, "--trigger", "10s", "--output", "output", "--checkpoint", "checkpoint",
-  "--clean"
+  "analyze", "--host", "127.0.0.1", "--port", port, "--trigger", "10s", "--output", "output", "--clean"
 ])
 
 let stopping = false

@@ -167,7 +167,7 @@ const analyze = Command.make(
     output: Flags.text("output", "Output folder.", "./output"),
     checkpoint: Flags.optionalText(
       "checkpoint",
-      "Checkpoint folder, which belongs to one output folder and is never applied to another. (default: <output>/checkpoint)"
+      "Checkpoint folder; it belongs to one output folder and is never applied to another. (default: <output>/checkpoint)"
     ),
     clean: Flags.toggle(
       "clean",
@@ -305,10 +305,9 @@ const printFailures = (cause: Cause.Cause<unknown>): void => {
     if (Cause.isInterruptReason(reason)) continue
     const error: unknown = Cause.isFailReason(reason) ? reason.error : reason.defect
     if (CliError.isCliError(error) || error instanceof OptionError) continue
-    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
-    const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
-    if (tag !== undefined) console.error(`loglens: ${message}`)
-    else console.error(`loglens: unexpected failure (a bug in loglens; please report it): ${(error as Error)?.stack ?? message}`)
+    const tagged = typeof error === "object" && error !== null && "_tag" in error && "message" in error
+    if (tagged) console.error(`loglens: ${String(error.message)}`)
+    else console.error(`loglens: unexpected failure (a bug in loglens; please report it): ${(error as Error)?.stack ?? String(error)}`)
   }
 }
 

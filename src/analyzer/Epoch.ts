@@ -17,10 +17,13 @@
  *
  * `recover`, at start-up, is the other half: it decodes and checks the last
  * checkpoint before anything acts on it (a checkpoint of other settings or of
- * another output is refused, and nothing is deleted on its word), removes
- * the parts of epochs after it (a crash between steps 1 and 2), restores the
- * state, republishes its alerts unless they are already out (a crash between
- * steps 2 and 3) and says where the source reads on.
+ * another output is refused, and nothing is deleted on its word), restores
+ * the state and says where the source reads on. For a replay its last two
+ * steps wait for the run's first write, so that a source that refuses to
+ * resume (stdin fed other bytes) changes nothing either: `discardLeftovers` removes the
+ * parts of epochs after the checkpoint (a crash between steps 1 and 2), and
+ * `republishAlerts` publishes its alerts again unless they are out (a crash
+ * between steps 2 and 3).
  *
  * Guarantees:
  * - A crash at any point loses nothing and doubles nothing: the next
@@ -36,8 +39,9 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { type Analysis, AnalysisOutput } from "../domain/Analysis.ts"
 import type { SourcePosition } from "../domain/SourcePosition.ts"
-import { AlertPublisher } from "../sinks/AlertPublisher.ts"
+import { type AlertError, AlertPublisher } from "../sinks/AlertPublisher.ts"
 import { CheckpointStore, type CheckpointSettings, settingsDifferences } from "../sinks/CheckpointStore.ts"
+import type { StoreError } from "../sinks/StoreError.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "../sinks/Stores.ts"
 import { LineSource } from "../transport/LineSource.ts"
 
@@ -69,6 +73,13 @@ export const makeEpochs = Effect.fnUntraced(function*(analysis: Analysis, settin
   let epoch = 0
   let position: SourcePosition = {}
   let dirty = false
+  /** The rest of `recover`, run before the run's first write. */
+  let finishRecovery: Effect.Effect<void, StoreError | AlertError> = Effect.void
+  const beforeWriting = Effect.suspend(() => {
+    const rest = finishRecovery
+    finishRecovery = Effect.void
+    return rest
+  })
 
   const recover = Effect.gen(function*() {
     const saved = yield* checkpoints.load
@@ -91,11 +102,15 @@ export const makeEpochs = Effect.fnUntraced(function*(analysis: Analysis, settin
     }
     epoch = checkpoint.epoch
     position = checkpoint.position
-    yield* Effect.all([errors.discardAfter(epoch), windows.discardAfter(epoch), rejected.discardAfter(epoch)], {
-      discard: true
-    })
     analysis.restore(checkpoint.analysis)
-    yield* alerts.recover(epoch, checkpoint.alerts, checkpoint.position)
+    const discardLeftovers = Effect.all(
+      [errors.discardAfter(epoch), windows.discardAfter(epoch), rejected.discardAfter(epoch)],
+      { discard: true }
+    )
+    const republishAlerts = alerts.recover(epoch, checkpoint.alerts, checkpoint.position)
+    finishRecovery = Effect.andThen(discardLeftovers, republishAlerts)
+    // Live input has nothing to check first, and its alerts must not wait for its next line.
+    if (source.live) yield* beforeWriting
     yield* Console.error(
       `loglens: resuming from checkpoint epoch ${epoch} (${analysis.openWindowCount} open windows, ` +
         `${analysis.counters.lines.toLocaleString("en-US")} lines already read)`
@@ -105,6 +120,7 @@ export const makeEpochs = Effect.fnUntraced(function*(analysis: Analysis, settin
 
   /** Hands buffered errors and rejections to their stores, hidden until the epoch's seal. */
   const bufferNow = Effect.gen(function*() {
+    yield* beforeWriting
     yield* errors.append(epoch + 1, out.errors)
     yield* rejected.append(epoch + 1, out.rejected.map((r) => JSON.stringify(r)))
     out.errors.length = 0

@@ -151,7 +151,8 @@ const analyze = Command.make(
     ),
     idleTimeout: Flags.optionalDuration(
       "idle-timeout",
-      "Live input quiet for this long closes every open window. (default: the window size)"
+      "A partition quiet this long with nothing unread stops holding windows back; live input all quiet this long " +
+        "closes every open window. (default: the window size)"
     ),
     threshold: Flags.wholeNumber("threshold", "Alert when a (window, status) has more errors than this.", 100, {
       min: 0,

@@ -28,7 +28,7 @@ import { kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
 import { KafkaLineSource, type PartitionControl } from "../../src/transport/kafka/Source.ts"
 import { readParts, tempDir } from "../e2e/cli.ts"
 import { cli, killAll } from "./support/processes.ts"
-import { plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
+import { madeGroup, madeTopic, plainKafka, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
 import { committedOffsets, createTopic, produceLines, readCommitted, topicOffsets } from "./support/topics.ts"
 import {
   errorKey,
@@ -46,9 +46,11 @@ beforeAll(async () => {
   brokers = await testBrokers()
 }, 600_000)
 
-afterAll(() => {
+afterAll(async () => {
+  await killAll()
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
+  await removeLeftovers(brokers)
+}, 120_000)
 
 const WINDOW_MS = 30_000
 const THRESHOLD = 12
@@ -115,8 +117,8 @@ const analyse = async (topic: string, lineCount: number, plan: Plan, idleTimeout
   const dir = tempDir("partitions")
   dirs.push(dir)
   const output = path.join(dir, "out")
-  const groupId = `loglens-part-${id}-group`
-  const alertsTopic = `loglens-part-${id}-alerts`
+  const groupId = madeGroup(`loglens-part-${id}-group`)
+  const alertsTopic = madeTopic(`loglens-part-${id}-alerts`)
   const settings = kafkaSettingsFromEnv(brokers, {})
   const cell: { current: Checkpoint | undefined } = { current: undefined }
   let control: PartitionControl | undefined
@@ -216,7 +218,7 @@ const seed = Number(process.env["LOGLENS_PARTITIONS_SEED"] ?? Math.floor(Math.ra
 describe.concurrent("per-partition watermarks, real broker", () => {
   for (const partitions of [1, 3, 6]) {
     it(`the same backlog over ${partitions} partition(s): every fetch interleaving gives the reference's results`, async () => {
-      const topic = `loglens-part-${randomSuffix()}`
+      const topic = madeTopic(`loglens-part-${randomSuffix()}`)
       const backlog = makeBacklog(seed, partitions)
       const truth = partitionTruthOf(backlog, { threshold: THRESHOLD })
       expect(truth.counters.late, `seed ${seed}`).toBeGreaterThan(0)
@@ -250,8 +252,8 @@ describe.concurrent("per-partition watermarks, real broker", () => {
 describe("idle partitions, real broker", () => {
   it("an empty partition never holds windows back; a quiet one stops after --idle-timeout; one with unread records always does", async () => {
     const id = randomSuffix()
-    const topic = `loglens-idle-${id}`
-    const groupId = `loglens-idle-${id}-group`
+    const topic = madeTopic(`loglens-idle-${id}`)
+    const groupId = madeGroup(`loglens-idle-${id}-group`)
     const dir = tempDir("idle")
     dirs.push(dir)
     const output = path.join(dir, "out")
@@ -289,7 +291,7 @@ describe("idle partitions, real broker", () => {
       RejectedStore.layerFile(path.join(output, "rejected")),
       CheckpointStore.layerMemory(cell),
       KafkaLineSource.layer({ settings, topic, groupId, startingOffsets: "earliest", maxLineBytes: 65_536, onConsumerRunning: (c) => void (control ??= c) }),
-      KafkaAlertPublisher.layer({ settings, topic: `${topic}-alerts`, groupId, sourceTopic: topic })
+      KafkaAlertPublisher.layer({ settings, topic: madeTopic(`${topic}-alerts`), groupId, sourceTopic: topic })
     ))
     const fiber = runtime.runFork(runAnalyzer({
       analysis: { format: "json", windowMs: WINDOW, watermarkMs: 500, threshold: 1_000, idleTimeoutMs: IDLE, maxFutureMs: 3_600_000 },
@@ -347,14 +349,11 @@ describe("idle partitions, real broker", () => {
 })
 
 describe("production shutdown, real CLI", () => {
-  afterAll(async () => {
-    await killAll()
-  }, 60_000)
-
   it("SIGTERM mid-window keeps the window open; the restarts continue it, and its row and its alert appear exactly once", async () => {
     const id = randomSuffix()
-    const topic = `loglens-stop-${id}`
-    const alertsTopic = `${topic}-alerts`
+    const topic = madeTopic(`loglens-stop-${id}`)
+    const alertsTopic = madeTopic(`${topic}-alerts`)
+    const group = madeGroup(`${topic}-group`)
     const dir = tempDir("stop")
     dirs.push(dir)
     const output = path.join(dir, "out")
@@ -370,7 +369,7 @@ describe("production shutdown, real CLI", () => {
     await createTopic(brokers, topic, 3)
     const args = [
       "analyze", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--alerts-topic", alertsTopic,
-      "--group-id", `${topic}-group`, "--output", output, "--window", "10s", "--watermark", "2s", "--threshold", "20",
+      "--group-id", group, "--output", output, "--window", "10s", "--watermark", "2s", "--threshold", "20",
       "--idle-timeout", "10m", "--trigger", "250ms", "--commit-interval", "200ms"
     ]
     const runUntil = async (lines: number, until: () => Promise<boolean> | boolean) => {

@@ -117,6 +117,12 @@ export const expectAlerts = (
 /** "lines read 12,345," as the console report prints it. */
 export const linesReadPattern = (n: number): RegExp => new RegExp(`lines read ${n.toLocaleString("en-US")},`)
 
+/**
+ * A report after `n` lines with no window open: in production mode a stop keeps the open windows,
+ * so a test that wants every final row waits for this (the idle rule) before it stops the analyzer.
+ */
+export const allClosedPattern = (n: number): RegExp => new RegExp(`${linesReadPattern(n).source}[^\n]*open windows 0,`)
+
 /** The last "lines read N" the analyzer printed, or -1. */
 export const lastLinesRead = (output: string): number => {
   const all = [...output.matchAll(/lines read ([\d,]+),/g)]
@@ -153,9 +159,13 @@ export const expectPartitionAlerts = (
   for (const m of messages) {
     const alert = JSON.parse(m.value)
     const ref = reference.get(m.key!)!
-    expect([alert.window_start, alert.window_end, alert.status, alert.error_count], m.key!).toEqual(
-      [ref.window_start, ref.window_end, ref.status, threshold + 1]
+    expect(Object.keys(alert).sort()).toEqual(
+      ["alert", "alert_timestamp", "error_count", "status", "unique_ips", "window_end", "window_start"]
     )
+    expect([alert.window_start, alert.window_end, alert.status, alert.error_count, alert.alert], m.key!).toEqual(
+      [ref.window_start, ref.window_end, ref.status, threshold + 1, "ALERTE : Nombre d'erreurs élevé"]
+    )
+    expect(alert.alert_timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
     if (!matchesOneOf(alert.unique_ips, ref.uniqueIps)) off.push(`${m.key}: ${alert.unique_ips} not in ${ref.uniqueIps}`)
   }
   expect(off, "alert unique_ips no interleaving gives").toEqual([])

@@ -125,8 +125,9 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
   let splitter = new LineSplitter(options.maxLineBytes, true)
   let headLength = 0
   let headHash = hashHead(new Uint8Array(0))
-  // A new file has the path: read this one to its end, then move on.
+  // A new file has the path: read this one to its end, then move on (`rotationSaid`: stderr knows).
   let leaving = false
+  let rotationSaid = false
   let firstOpen = true
 
   const closeCurrent = Effect.promise(async () => {
@@ -145,6 +146,7 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
     readAt = offset
     splitter = new LineSplitter(options.maxLineBytes, offset === 0)
     leaving = false
+    rotationSaid = false
     headLength = Math.min(HEAD_BYTES, offset)
     headHash = yield* headHashOf(opened, headLength)
   })
@@ -236,7 +238,8 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
       const opened = yield* io("open", () => fsp.open(renamed, "r"))
       names = new Set([...watchedNames(), path.basename(renamed)])
       yield* startAt(opened, place.bytes)
-      leaving = true
+      // Left, as at any rotation, once the new file has bytes: the server may not have reopened yet.
+      rotationSaid = true
       return
     }
     yield* say(
@@ -303,7 +306,7 @@ const follow = Effect.fnUntraced(function*(file: string, options: FollowOptions,
   const noticeRotation = Effect.fnUntraced(function*() {
     const atPath = yield* statIfAny(file)
     if (atPath === undefined || (atPath.dev === dev && atPath.ino === ino) || atPath.size === 0) return false
-    yield* say(`${shown} was rotated: reading the old file to its end, then the new ${shown} from its start`)
+    if (!rotationSaid) yield* say(`${shown} was rotated: reading the old file to its end, then the new ${shown} from its start`)
     leaving = true
     return true
   })

@@ -4,20 +4,13 @@
  * duplicate nothing, SIGTERM closes every window, copytruncate and a different file at
  * the path on restart are said on stderr, and the flags refuse nonsense.
  */
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { readPartLines, readParts, run, start, tempDir } from "./cli.ts"
 
-const made: Array<string> = []
-afterEach(() => {
-  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
-})
-const folder = () => {
-  const dir = tempDir("follow")
-  made.push(dir)
-  return dir
-}
+/** A temp folder, removed when the test ends (see tempDir). */
+const folder = () => tempDir("follow")
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -14,10 +14,15 @@ const folder = () => tempDir("follow")
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** A small seeded generator of numbers in [0, 1), so every run writes the same bytes the same way. */
+const seeded = (seed: number) => {
+  let state = seed
+  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648
+}
+
 /** `count` lines 10 ms of event time apart, ending about now: statuses 200, 404 and 500, in the canonical JSON shape. */
 const makeLines = (count: number, seed: number) => {
-  let state = seed
-  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648
+  const random = seeded(seed)
   const base = Date.now() - count * 10
   return Array.from({ length: count }, (_, i) => {
     const roll = random()
@@ -37,8 +42,7 @@ const makeLines = (count: number, seed: number) => {
  * with `pause`, it waits for `pause.until` once `pause.at` bytes are written.
  */
 const appendInPieces = async (file: string, text: string, seed: number, pause?: { at: number; until: Promise<void> }) => {
-  let state = seed
-  const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648
+  const random = seeded(seed)
   const bytes = Buffer.from(text)
   for (let at = 0; at < bytes.length;) {
     if (pause !== undefined && at >= pause.at) {

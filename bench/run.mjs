@@ -3,7 +3,7 @@
 //
 // Env: BENCH_RUNS (3), BENCH_LINES (1000000), BENCH_E2E_SECONDS (30), BENCH_E2E_RATE (800000),
 //      BENCH_ONLY (comma list of figure numbers), KAFKA_BROKERS (localhost:9092), BENCH_KAFKA_LINES (500000),
-//      BENCH_LATENCY_SAMPLES (50).
+//      BENCH_LATENCY_SAMPLES (50), BENCH_FOLLOW_RATE (200000), BENCH_FOLLOW_SECONDS (20).
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -20,6 +20,8 @@ const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 30)
 const E2E_RATE = Number(process.env.BENCH_E2E_RATE ?? 800_000)
 const KAFKA_LINES = Number(process.env.BENCH_KAFKA_LINES ?? 500_000)
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 50)
+const FOLLOW_RATE = Number(process.env.BENCH_FOLLOW_RATE ?? 200_000)
+const FOLLOW_SECONDS = Number(process.env.BENCH_FOLLOW_SECONDS ?? 20)
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : undefined
 const BROKERS = process.env.KAFKA_BROKERS ?? "localhost:9092"
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "loglens-bench-"))
@@ -96,6 +98,50 @@ const countLines = (readable) =>
     readable.on("end", () => resolve({ lines, seconds: (now() - first) / 1000 }))
     readable.on("error", reject)
   })
+
+/** `[ms, N]` for every `lines read N` a child prints on stdout (loglens's console report, a reference's progress). */
+const linesReadSamples = (child) => {
+  const points = []
+  let buffer = ""
+  child.stdout.setEncoding("utf8")
+  child.stdout.on("data", (d) => {
+    buffer += d
+    let nl
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      const m = /lines read ([\d,]+)/.exec(line)
+      if (m) points.push([now(), Number(m[1].replaceAll(",", ""))])
+    }
+  })
+  return points
+}
+
+/**
+ * Keeping up with a source that produces `rate` lines/s, from samples `[ms, lines read]`: the mean rate,
+ * the slowest 1 s, and the lag (lines produced by then, `producedAt(ms)`, minus lines read; by default
+ * the lines due at the rate since the first sample) over the first and last thirds; "growing" = the
+ * last third's median lag exceeds the first's by more than 1 s of lines.
+ */
+const keepingUp = (measured, rate, producedAt = (t) => measured[0][1] + (rate * (t - measured[0][0])) / 1000) => {
+  const [tStart, lStart] = measured[0], [tEnd, lEnd] = measured.at(-1)
+  const lagAt = ([t, l]) => producedAt(t) - l
+  const third = Math.floor(measured.length / 3)
+  const lagFirst = median(measured.slice(0, third).map(lagAt))
+  const lagLast = median(measured.slice(-third).map(lagAt))
+  const perSecond = []
+  for (let i = 0; i < measured.length; i++) {
+    const j = measured.findIndex(([t]) => t >= measured[i][0] + 1000)
+    if (j > 0) perSecond.push(((measured[j][1] - measured[i][1]) / (measured[j][0] - measured[i][0])) * 1000)
+  }
+  return {
+    mean: ((lEnd - lStart) / (tEnd - tStart)) * 1000,
+    slowest: Math.min(...perSecond),
+    lagFirst,
+    lagLast,
+    growing: lagLast - lagFirst > rate
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -188,19 +234,7 @@ const figures = {
       MAIN, "analyze", "--port", port, "--host", "127.0.0.1", "--trigger", "200ms",
       "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
     ])
-    const points = [] // [ms, lines read]
-    let buffer = ""
-    an.stdout.setEncoding("utf8")
-    an.stdout.on("data", (d) => {
-      buffer += d
-      let nl
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        const m = /lines read ([\d,]+)/.exec(line)
-        if (m) points.push([now(), Number(m[1].replaceAll(",", ""))])
-      }
-    })
+    const points = linesReadSamples(an)
     const deadline = now() + 60_000
     while (!(points.length > 0 && points.at(-1)[1] > 0) && now() < deadline) await sleep(50)
     const t0 = points.at(-1)?.[0] ?? now()
@@ -209,19 +243,7 @@ const figures = {
     gen.kill("SIGTERM")
     await Promise.all([an.exited, gen.exited])
     const measured = points.filter(([t]) => t >= t0 && t <= t0 + E2E_SECONDS * 1000 + 100)
-    const [tStart, lStart] = measured[0], [tEnd, lEnd] = measured.at(-1)
-    const mean = ((lEnd - lStart) / (tEnd - tStart)) * 1000
-    // Lag: lines due at the generator's rate since t0, minus lines the analyzer read since t0.
-    const lagAt = ([t, l]) => (E2E_RATE * (t - tStart)) / 1000 - (l - lStart)
-    const third = Math.floor(measured.length / 3)
-    const lagFirst = median(measured.slice(0, third).map(lagAt))
-    const lagLast = median(measured.slice(-third).map(lagAt))
-    const perSecond = []
-    for (let i = 0; i < measured.length; i++) {
-      const j = measured.findIndex(([t]) => t >= measured[i][0] + 1000)
-      if (j > 0) perSecond.push(((measured[j][1] - measured[i][1]) / (measured[j][0] - measured[i][0])) * 1000)
-    }
-    const growing = lagLast - lagFirst > E2E_RATE * 1 // more than one second's worth of lines
+    const { mean, slowest, lagFirst, lagLast, growing } = keepingUp(measured, E2E_RATE)
     // Reference: plain TCP server at rate 0 → plain client JSON.parse-ing every line, 10 s.
     const refSeconds = Math.min(10, E2E_SECONDS)
     const rs = run([REF, "gen-tcp", "0"])
@@ -233,7 +255,7 @@ const figures = {
     const refRate = ref.lines / ref.seconds
     row({
       figure: `5. generator → TCP → analyzer, ${E2E_SECONDS} s at --rate ${fmt(E2E_RATE)}`,
-      value: `${fmt(mean)} lines/s (slowest 1 s: ${fmt(Math.min(...perSecond))}); lag ${fmt(lagFirst)} → ${fmt(lagLast)} lines`,
+      value: `${fmt(mean)} lines/s (slowest 1 s: ${fmt(slowest)}); lag ${fmt(lagFirst)} → ${fmt(lagLast)} lines`,
       reference: `${fmt(refRate)} lines/s (rate 0, ${refSeconds} s)`, ratio: ratio(mean, refRate),
       target: "≥ 800,000 lines/s for 30 s, no growing lag", pass: verdict(mean >= 8e5 && !growing),
       runs: `1 run of ${E2E_SECONDS} s (${measured.length} samples)`
@@ -346,6 +368,67 @@ const figures = {
   },
   async 13() {
     for (const cells of [1_000, 10_000, 30_000]) await checkpointFigure(cells)
+  },
+
+  async 12() {
+    // A log writer appends to a file at FOLLOW_RATE; the follower's "lines read" is sampled every 200 ms.
+    const follow = async (name, args) => {
+      const file = path.join(WORK, `follow-${name}.log`)
+      fs.writeFileSync(file, "")
+      const reader = run(args(file))
+      await waitFor(reader, /analysing|ref: following/)
+      await sleep(500) // the file is open and watched
+      const points = linesReadSamples(reader)
+      const writer = run([REF, "append-file", file, String(FOLLOW_RATE), String(FOLLOW_SECONDS)])
+      const progress = [] // [ms, lines written]
+      writer.stdout.setEncoding("utf8")
+      writer.stdout.on("data", (d) => {
+        for (const m of d.matchAll(/written (\d+)/g)) progress.push([now(), Number(m[1])])
+      })
+      await waitFor(writer, /ref: writing/)
+      const writerStart = now()
+      progress.push([writerStart, 0])
+      const written = await refResult(writer)
+      const writerEnd = now()
+      while ((points.at(-1)?.[1] ?? 0) < written.lines && now() < writerEnd + 15_000) await sleep(50)
+      const caughtUp = points.find(([, l]) => l >= written.lines)
+      reader.kill("SIGTERM")
+      await reader.exited
+      // The samples while the writer wrote; lag = lines it had written by then (between its two
+      // reports around the sample, pro rata) minus lines read.
+      const measured = points.filter(([t]) => t >= writerStart && t <= writerEnd)
+      const writtenAt = (t) => {
+        const i = progress.findLastIndex(([at]) => at <= t)
+        const [[t0, n0], [t1, n1]] = [progress[i], progress[i + 1] ?? progress[i]]
+        return t1 > t0 ? n0 + ((n1 - n0) * (t - t0)) / (t1 - t0) : n0
+      }
+      return {
+        ...keepingUp([[writerStart, 0], ...measured], FOLLOW_RATE, writtenAt),
+        writtenRate: written.lines / written.seconds,
+        behindAtEndMs: caughtUp === undefined ? Infinity : Math.max(0, caughtUp[0] - writerEnd),
+        stderr: reader.stderrText(),
+        samples: measured.length
+      }
+    }
+    const out = path.join(WORK, "follow")
+    const loglens = await follow("loglens", (file) => [
+      MAIN, "analyze", "--input", file, "--follow", "--trigger", "200ms",
+      "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+    ])
+    const reference = await follow("ref", (file) => [REF, "follow-count", file])
+    const cpu = analyzerSummary(loglens.stderr)
+    const describe = (r) =>
+      `${fmt(r.mean)} lines/s (slowest 1 s: ${fmt(r.slowest)}); lag ${fmt(r.lagFirst)} → ${fmt(r.lagLast)} lines; ` +
+      `all read ${Number.isFinite(r.behindAtEndMs) ? `${fmt(r.behindAtEndMs)} ms` : "not within 15 s"} after the last write`
+    row({
+      figure: `12. following a file appended to at ${fmt(FOLLOW_RATE)} lines/s for ${FOLLOW_SECONDS} s (--follow)`,
+      value: `${describe(loglens)}; CPU ${((cpu.cpuSeconds / cpu.seconds) * 100).toFixed(0)} % of a core`,
+      reference: `${describe(reference)} (fs.watch + read loop counting lines)`,
+      ratio: ratio(loglens.mean, reference.mean),
+      target: "keeps up: mean ≥ 0.98 × the writer's rate, lag not growing, all read within 1 s of the last write",
+      pass: verdict(loglens.mean >= 0.98 * loglens.writtenRate && !loglens.growing && loglens.behindAtEndMs <= 1000),
+      runs: `1 run each (${loglens.samples} / ${reference.samples} samples); the writer held ${fmt(loglens.writtenRate)} / ${fmt(reference.writtenRate)} lines/s`
+    })
   }
 }
 

@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { CliError, CliOutput, Command } from "effect/cli"
+import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { runAnalyzer } from "./analyzer/Analyzer.ts"
@@ -33,6 +33,7 @@ import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
+import { FollowFileLineSource } from "./transport/FollowFile.ts"
 import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
 import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
 import { kafkaSettingsFromEnv, parseTopicName } from "./transport/kafka/Settings.ts"
@@ -130,8 +131,14 @@ const analyze = Command.make(
     partitions,
     input: Flags.optionalText(
       "input",
-      "Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end. (default: off)"
+      "Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end (see --follow). (default: off)"
     ),
+    follow: Flags.toggle(
+      "follow",
+      "With --input FILE: keep reading as lines are appended, across rotation and copytruncate, like tail -F. " +
+        "Live input: idle windows close, and a signal closes every window."
+    ),
+    fromEnd: Flags.toggle("from-end", "With --follow: a first run starts after the file's last line instead of at its start."),
     host: Flags.text("host", "Local mode: the TCP server to read from.", "localhost"),
     port: Flags.wholeNumber("port", "Local mode: its port.", 9999, { min: 1, max: 65535 }),
     window: Flags.duration("window", "Tumbling event-time window size.", "30s", { minMs: 1 }),
@@ -142,7 +149,8 @@ const analyze = Command.make(
     ),
     idleTimeout: Flags.optionalDuration(
       "idle-timeout",
-      "A partition quiet this long with nothing unread stops holding windows back; live input all quiet this long closes every open window. (default: the window size)"
+      "A partition quiet this long with nothing unread stops holding windows back; live input all quiet this long " +
+        "closes every open window. (default: the window size)"
     ),
     threshold: Flags.wholeNumber("threshold", "Alert when a (window, status) has more errors than this.", 100, {
       min: 0,
@@ -202,6 +210,15 @@ const analyze = Command.make(
         commandPath: ["loglens", "analyze"]
       })
     }
+    if (flags.follow && (input === undefined || input === "-")) {
+      return yield* new OptionError({ message: "--follow follows a file: give it with --input FILE", commandPath: ["loglens", "analyze"] })
+    }
+    if (flags.fromEnd && !flags.follow) {
+      return yield* new OptionError({
+        message: "--from-end is for --follow: add --follow, or leave out --from-end",
+        commandPath: ["loglens", "analyze"]
+      })
+    }
     const kafkaSettings = flags.mode === "production"
       ? kafkaSettingsFromEnv(flags.kafkaBroker)
       : undefined
@@ -237,7 +254,9 @@ const analyze = Command.make(
       )
     } else {
       transport = Layer.mergeAll(
-        input !== undefined
+        input !== undefined && flags.follow
+          ? FollowFileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes, fromEnd: flags.fromEnd })
+          : input !== undefined
           ? FileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes })
           : TcpLineSource.layer({ host: flags.host, port: flags.port, maxLineBytes: flags.maxLineBytes }),
         AlertPublisher.layerFile(path.join(flags.output, "alerts"))

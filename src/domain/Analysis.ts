@@ -54,6 +54,12 @@ export interface Counters {
   errors: number
   rejected: number
   late: number
+  /** The most a late error trailed the newest event time of its partition read before it (README, "Late data in real logs"). */
+  lateBehindMs: number
+  /** The smallest --watermark that would have counted every error the watermark made late; 0 if none. */
+  lateWatermarkMs: number
+  /** Late errors whose window an idle timeout or a stop had closed, not the watermark: apart from lateWatermarkMs. */
+  lateAfterClose: number
 }
 
 /** What the source knows of one of its partitions. */
@@ -73,7 +79,10 @@ export type PartitionSnapshot = typeof PartitionSnapshot.Type
 export const AnalysisProgress = Schema.Struct({
   partitions: Schema.Array(PartitionSnapshot),
   closedThroughMs: Schema.NullOr(Schema.Finite),
-  counters: Schema.Struct({ lines: Count, valid: Count, errors: Count, rejected: Count, late: Count })
+  counters: Schema.Struct({
+    lines: Count, valid: Count, errors: Count, rejected: Count, late: Count,
+    lateBehindMs: Count, lateWatermarkMs: Count, lateAfterClose: Count
+  })
 })
 export type AnalysisProgress = typeof AnalysisProgress.Type
 const progressFields = AnalysisProgress.fields
@@ -126,7 +135,9 @@ class PartitionState {
 }
 
 export class Analysis {
-  readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  readonly counters: Counters = {
+    lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
+  }
   // By partition id; local mode has only partition 0.
   private readonly partitions = new Map<number, PartitionState>([[0, new PartitionState(0)]])
   private closedThroughMs = -Infinity
@@ -257,7 +268,7 @@ export class Analysis {
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)
     if (startMs + windowMs <= this.closedBelow) {
-      counters.late++
+      this.countLate(eventTimeMs, startMs + windowMs)
       return
     }
     const cell = this.cellFor(startMs, status)
@@ -265,6 +276,20 @@ export class Analysis {
     this.updated.add(cell)
     this.changed.add(cell)
     if (crossesThreshold(cell, this.settings.threshold)) out.alerts.push(makeAlert(cell, this.nowMs))
+  }
+
+  /** A late error: counted, with how late it was. */
+  private countLate(eventTimeMs: number, windowEndMs: number): void {
+    const counters = this.counters
+    counters.late++
+    counters.lateBehindMs = Math.max(counters.lateBehindMs, this.maxEventTimeMs - eventTimeMs)
+    // A watermark W keeps the window open while its end > newest - W: W = newest - end + 1 ms would have.
+    const neededMs = this.maxEventTimeMs - windowEndMs + 1
+    if (neededMs > this.settings.watermarkMs) {
+      counters.lateWatermarkMs = Math.max(counters.lateWatermarkMs, neededMs)
+    } else {
+      counters.lateAfterClose++
+    }
   }
 
   /** Rejections found before decoding: lines too long, invalid UTF-8. */

@@ -39,7 +39,10 @@ export interface PartitionRefResult {
   /** One final row per (window, status) with a non-late error, ordered by window then status. */
   readonly rows: Array<RefRow>
   readonly alerts: Array<PartitionRefAlert>
-  readonly counters: { lines: number; valid: number; errors: number; rejected: number; late: number }
+  readonly counters: {
+    lines: number; valid: number; errors: number; rejected: number; late: number
+    lateBehindMs: number; lateWatermarkMs: number; lateAfterClose: number
+  }
 }
 
 interface Cell {
@@ -63,7 +66,7 @@ export const analysePartitionsReference = (
   partitions: ReadonlyArray<ReadonlyArray<string>>,
   s: RefSettings
 ): PartitionRefResult => {
-  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 }
   const cells = new Map<string, Cell>()
   const errors = partitions.map(() => [] as Array<string>)
   const rejectedLines = partitions.map(() => [] as Array<string>)
@@ -89,6 +92,9 @@ export const analysePartitionsReference = (
       const start = Math.floor(t / s.windowMs) * s.windowMs
       if (start + s.windowMs <= maxEvent - s.watermarkMs) {
         counters.late++
+        // Behind its partition's newest time by; the watermark that would have kept its window open.
+        counters.lateBehindMs = Math.max(counters.lateBehindMs, maxEvent - t)
+        counters.lateWatermarkMs = Math.max(counters.lateWatermarkMs, maxEvent - (start + s.windowMs) + 1)
         continue
       }
       const key = `${start}|${record.status}`

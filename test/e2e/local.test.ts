@@ -139,6 +139,43 @@ describe("bad options", () => {
     })
   }
 
+  for (
+    const [args, line] of [
+      [["analyze", "--bogus"], 'loglens: unknown flag --bogus; run "loglens analyze --help" to see every flag'],
+      [["analyze", "--windo", "5s"], 'loglens: unknown flag --windo (did you mean --window?); run "loglens analyze --help" to see every flag'],
+      [["--bogus"], 'loglens: unknown flag --bogus; run "loglens --help" to see every flag'],
+      [["analyse"], 'loglens: unknown command "analyse" (did you mean analyze?); run "loglens --help" to see every flag'],
+      [["analyze", "--window", "99999999999999h"], 'loglens: --window must be at most 365 days, got "99999999999999h"; run "loglens analyze --help" to see every flag'],
+      [["analyze", "--input", "x.log", "--mode", "production"], 'loglens: --input replays a file in local mode; leave out --mode production to use it; run "loglens analyze --help" to see every flag']
+    ] as const
+  ) {
+    it(`${args.join(" ")} prints one line naming the problem and pointing at --help, and exits 2`, async () => {
+      const result = await run(args)
+      expect(result.code).toBe(2)
+      expect(result.stdout).toBe("")
+      expect(result.stderr).toBe(`${line}\n`)
+    })
+  }
+
+  it("a bare loglens prints a short usage on stderr and exits 2", async () => {
+    const result = await run([])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toMatch(/^usage: loglens generate \[flags\]/)
+    expect(result.stderr).toContain("loglens analyze [flags]")
+    expect(result.stderr).toContain('"loglens --help"')
+    expect(result.stderr.split("\n").length).toBeLessThan(6)
+  })
+
+  it("the README's sample message for --status-dist 50 50 is what the program says", async () => {
+    const readme = fs.readFileSync(path.resolve("README.md"), "utf8")
+    const sample = readme.split("\n").find((l) => l.startsWith("loglens: ") && l.includes('got "50 50"'))
+    expect(sample, "the README shows the message").toBeDefined()
+    const result = await run(["generate", "--status-dist", "50", "50"])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe(`${sample}\n`)
+  })
+
   it("--help explains every analyze option with its default", async () => {
     const result = await run(["analyze", "--help"])
     expect(result.code).toBe(0)
@@ -261,4 +298,34 @@ describe("generator --listen → analyzer over loopback TCP", () => {
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toMatch(/lines read 100,/)
   })
+})
+
+describe("analyzer over TCP", () => {
+  for (const close of ["FIN", "RST"] as const) {
+    it(`rejects and counts a line cut off by a ${close}, with its reason`, async () => {
+      const dir = tempDir(`cut-${close}`)
+      let served = 0
+      const server = net.createServer((socket) => {
+        if (served++ > 0) return void socket.end()
+        socket.write('{"timestamp":"2025-05-30T18:52:01Z","ip":"10.0.0.1","method":"GET","url":"/a","status":500}\n{"timest', () =>
+          setTimeout(() => (close === "FIN" ? socket.end() : socket.resetAndDestroy()), 100))
+      })
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+      const port = (server.address() as net.AddressInfo).port
+      const analyzer = start([
+        "analyze", "--host", "127.0.0.1", "--port", String(port), "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")
+      ])
+      await analyzer.waitFor(/closed the connection|reset by the other side/)
+      await new Promise((r) => setTimeout(r, 1500))
+      analyzer.child.kill("SIGINT")
+      const result = await analyzer.done
+      server.close()
+      expect(result.code, result.stderr).toBe(0)
+      // Lines read counts the rejected one too.
+      expect(result.stdout).toMatch(/Final report [^\n]* lines read 2, rejected 1, errors 1,/)
+      expect(readParts(path.join(dir, "out/rejected"))).toEqual([
+        { line: '{"timest', reason: "connection closed in the middle of a line" }
+      ])
+    })
+  }
 })

@@ -1,4 +1,4 @@
-// `npm run bench`: loglens's performance figures (issue 5), each next to a
+// `npm run bench`: loglens's performance figures (issues 5 and 13), each next to a
 // plain-Node reference measured in the same run. See bench/README.md.
 //
 // Env: BENCH_RUNS (3), BENCH_LINES (1000000), BENCH_E2E_SECONDS (30), BENCH_E2E_RATE (800000),

@@ -10,7 +10,7 @@
  * after an idle or final flush; an error for a closed window is late.
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import type { FieldMapping } from "./formats/FieldMapping.ts"
+import { NO_MAPPING, type FieldMapping } from "./formats/FieldMapping.ts"
 import { makeDecoder, type FormatName } from "./formats/Formats.ts"
 import type { LineDecoder } from "./formats/LineDecoder.ts"
 import { decodeUtf8, isErrorStatus, truncate } from "./LogRecord.ts"
@@ -88,7 +88,7 @@ export class Analysis {
   private readonly decoder: LineDecoder
 
   constructor(readonly settings: AnalysisSettings) {
-    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? {} })
+    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? NO_MAPPING })
   }
 
   get watermarkMs(): number {

@@ -8,8 +8,9 @@
  * written by another program, so the forms web servers write are accepted
  * too: a `status` that is a string of digits (nginx's `escape=json`), and a
  * `timestamp` that is an epoch number (Caddy's `ts`) or a string of one. An
- * epoch value below 10^11 is seconds (up to the year 5138), any other is
- * milliseconds (from 1973-03-03 on); both are truncated to milliseconds.
+ * epoch value below 10^11 is seconds (up to the year 5138), rounded to the
+ * microsecond; any other is milliseconds (from 1973-03-03 on). Both are then
+ * truncated to milliseconds, as ISO timestamps are.
  *
  * The fast path reads bytes: a flat object in any key order, with any JSON
  * whitespace, extra members of any kind, and record fields that are plain
@@ -140,6 +141,8 @@ class Literal {
   }
 }
 
+const utf8 = new TextEncoder()
+
 const sameBytes = (a: Uint8Array, b: Uint8Array | undefined): boolean =>
   b !== undefined && a.length === b.length && a.every((x, i) => x === b[i])
 
@@ -166,12 +169,13 @@ export class JsonDecoder extends FieldDecoder {
   constructor(mapping: FieldMapping) {
     super()
     this.mapped = isMapped(mapping)
+    // The root stands before the first member: its own separator is never compared.
     this.layouts = new Step(new Literal(new Uint8Array(4)), 0, 0, !this.mapped, false)
     const paths = {} as Record<RecordField, ReadonlyArray<string>>
     for (const name of RECORD_FIELDS) paths[name] = mapping[name] ?? [name]
     this.paths = paths
     this.keys = RECORD_FIELDS.every((name) => paths[name].length === 1)
-      ? RECORD_FIELDS.map((name) => ({ bytes: Buffer.from(paths[name][0]!, "utf8"), bit: BITS[name] }))
+      ? RECORD_FIELDS.map((name) => ({ bytes: utf8.encode(paths[name][0]!), bit: BITS[name] }))
       : undefined
     this.mappingNote = this.mapped ? ` (fields mapped with --field ${describeFieldMapping(mapping)})` : ""
   }

@@ -12,11 +12,11 @@
  * microsecond; any other is milliseconds (from 1973-03-03 on). Both are then
  * truncated to milliseconds, as ISO timestamps are.
  *
- * The fast path reads bytes: a flat object in any key order, with any JSON
- * whitespace, extra members of any kind, and record fields that are plain
- * strings (no escapes) or plain numbers. Anything else (escapes in a record
- * field, duplicate keys, a nested record field, a failed check) goes to
- * `JSON.parse` and the Schema, which decide.
+ * The fast path reads bytes: an object in any key order, with any JSON
+ * whitespace, extra members of any kind, record fields that are plain strings
+ * (no escapes) or plain numbers, and dotted paths followed into nested
+ * objects. Anything else (escapes in a key or a record field, repeated keys on
+ * a path, a failed check) goes to `JSON.parse` and the Schema, which decide.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -143,6 +143,19 @@ class Literal {
 
 const utf8 = new TextEncoder()
 
+/** The key among `keys` that `bytes[start, end)` spells, or undefined. */
+const findKey = <K extends Key>(keys: ReadonlyArray<K>, bytes: Uint8Array, start: number, end: number): K | undefined => {
+  const length = end - start
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!.bytes
+    if (key.length !== length) continue
+    let i = 0
+    while (i < length && bytes[start + i] === key[i]) i++
+    if (i === length) return keys[k]
+  }
+  return undefined
+}
+
 const sameBytes = (a: Uint8Array, b: Uint8Array | undefined): boolean =>
   b !== undefined && a.length === b.length && a.every((x, i) => x === b[i])
 
@@ -151,12 +164,45 @@ interface Key {
   readonly bit: number
 }
 
+/** A key of a dotted path: a field's own key (`bit`), or an object key holding more of the paths (`keys`). */
+interface PathKey extends Key {
+  // For an object key: its own bit among the object keys (a repeated one goes to JSON.parse), and what it holds.
+  readonly objectBit: number
+  readonly keys: Array<PathKey>
+}
+
+/** The paths as a tree of keys, or undefined when a key would be both a field and an object (left to JSON.parse). */
+const pathTree = (paths: Readonly<Record<RecordField, ReadonlyArray<string>>>): ReadonlyArray<PathKey> | undefined => {
+  const root: Array<PathKey> = []
+  let objects = 0
+  for (const name of RECORD_FIELDS) {
+    let level = root
+    const path = paths[name]
+    for (let i = 0; i < path.length; i++) {
+      const bytes = utf8.encode(path[i]!)
+      const last = i === path.length - 1
+      let key = level.find((k) => sameBytes(k.bytes, bytes))
+      if (key !== undefined && (last || key.bit !== 0)) return undefined
+      if (key === undefined) {
+        key = { bytes, bit: last ? BITS[name] : 0, objectBit: last ? 0 : 1 << objects++, keys: [] }
+        level.push(key)
+      }
+      level = key.keys
+    }
+  }
+  return root
+}
+
 export class JsonDecoder extends FieldDecoder {
   private readonly instants = new InstantReader()
   // Whether `--field` renamed anything: the lenient forms are then accepted.
   private readonly mapped: boolean
-  // The top-level key of each field, when every path is one key (else the fast path is off).
+  // The top-level key of each field, when every path is one key; else the tree of the dotted paths.
   private readonly keys: ReadonlyArray<Key> | undefined
+  private readonly pathKeys: ReadonlyArray<PathKey> | undefined
+  // The fields and the object keys of the paths read so far in the current line.
+  private seenFields = 0
+  private seenObjects = 0
   private readonly paths: Readonly<Record<RecordField, ReadonlyArray<string>>>
   private readonly mappingNote: string
   // The layouts of lines read so far, as a tree of separators (see `objectAt`), and its size.
@@ -177,18 +223,24 @@ export class JsonDecoder extends FieldDecoder {
     this.keys = RECORD_FIELDS.every((name) => paths[name].length === 1)
       ? RECORD_FIELDS.map((name) => ({ bytes: utf8.encode(paths[name][0]!), bit: BITS[name] }))
       : undefined
+    this.pathKeys = this.keys === undefined ? pathTree(paths) : undefined
     this.mappingNote = this.mapped ? ` (fields mapped with --field ${describeFieldMapping(mapping)})` : ""
   }
 
   decodeAt(bytes: Uint8Array, start: number): number {
     this.beginBytes(bytes, start)
-    return this.keys === undefined ? -1 : this.objectAt(bytes, start)
+    return this.fastAt(bytes, start)
   }
 
   decode(line: string): Verdict {
     const length = this.beginString(line)
-    if (length >= 0 && this.keys !== undefined && this.objectAt(this.bytes, 0) === length) return "valid"
+    if (length >= 0 && this.fastAt(this.bytes, 0) === length) return "valid"
     return this.slowJson(line)
+  }
+
+  private fastAt(bytes: Uint8Array, start: number): number {
+    if (this.keys !== undefined) return this.objectAt(bytes, start)
+    return this.pathKeys === undefined ? -1 : this.nestedAt(bytes, start)
   }
 
   // -- the fast path: return -1 to defer to the Schema ------------------------
@@ -253,7 +305,6 @@ export class JsonDecoder extends FieldDecoder {
 
   /** The line read key by key; a valid line's layout is learned. */
   private anyLayoutAt(bytes: Uint8Array, start: number): number {
-    const length = bytes.length
     const separators = this.separators
     const bits = this.memberBits
     separators.length = 0
@@ -285,15 +336,9 @@ export class JsonDecoder extends FieldDecoder {
       }
       if (c !== 34) return -1
       const keyStart = ++p
-      for (;;) {
-        if (p >= length) return -1
-        c = bytes[p]!
-        if (c === 34) break
-        if (c === 92 || c < 32) return -1
-        if (c >= 128) this.nonAscii = true
-        p++
-      }
-      const bit = this.keyBit(bytes, keyStart, p)
+      p = this.keyEnd(bytes, keyStart)
+      if (p < 0) return -1
+      const bit = findKey(this.keys!, bytes, keyStart, p)?.bit ?? 0
       c = bytes[++p]
       while (c === 32 || c === 9 || c === 13) {
         c = bytes[++p]
@@ -344,18 +389,62 @@ export class JsonDecoder extends FieldDecoder {
     }
   }
 
-  /** Which record field the key `bytes[start, end)` names, as its bit, or 0. */
-  private keyBit(bytes: Uint8Array, start: number, end: number): number {
-    const keys = this.keys!
-    const length = end - start
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k]!.bytes
-      if (key.length !== length) continue
-      let i = 0
-      while (i < length && bytes[start + i] === key[i]) i++
-      if (i === length) return keys[k]!.bit
+  /** Index of the quote closing a key with no escape or control character, which starts at `start`; or -1. */
+  private keyEnd(bytes: Uint8Array, start: number): number {
+    const length = bytes.length
+    for (let p = start; p < length; p++) {
+      const c = bytes[p]!
+      if (c === 34) return p
+      if (c === 92 || c < 32) return -1
+      if (c >= 128) this.nonAscii = true
     }
-    return 0
+    return -1
+  }
+
+  /** A line whose mapped fields lie along dotted paths, read key by key from `start`. */
+  private nestedAt(bytes: Uint8Array, start: number): number {
+    const p = skipWhitespace(bytes, start)
+    if (bytes[p] !== 123) return -1
+    this.seenFields = 0
+    this.seenObjects = 0
+    const close = this.nestedObject(bytes, p, this.pathKeys!, 0)
+    if (close < 0 || this.seenFields !== ALL_FIELDS) return -1
+    return this.endAt(bytes, close, false)
+  }
+
+  /** The object at `p` (its `{`), whose keys `keys` lead to fields; returns the index after its `}`, or -1. */
+  private nestedObject(bytes: Uint8Array, p: number, keys: ReadonlyArray<PathKey>, depth: number): number {
+    p = skipWhitespace(bytes, p + 1)
+    if (bytes[p] === 125) return p + 1
+    for (;;) {
+      if (bytes[p] !== 34) return -1
+      const keyStart = p + 1
+      const keyEnd = this.keyEnd(bytes, keyStart)
+      if (keyEnd < 0) return -1
+      const key = findKey(keys, bytes, keyStart, keyEnd)
+      p = skipWhitespace(bytes, keyEnd + 1)
+      if (bytes[p] !== 58) return -1
+      p = skipWhitespace(bytes, p + 1)
+      if (key === undefined) {
+        p = this.skipValue(bytes, p, depth)
+      } else if (key.bit !== 0) {
+        // A repeated key: JSON.parse keeps the last, the Schema then judges it.
+        if ((this.seenFields & key.bit) !== 0) return -1
+        this.seenFields |= key.bit
+        p = this.fieldValue(bytes, p, key.bit)
+      } else {
+        // Repeated (JSON.parse keeps the last), not an object, or too deep: JSON.parse and the Schema decide.
+        if ((this.seenObjects & key.objectBit) !== 0 || bytes[p] !== 123 || depth >= MAX_DEPTH) return -1
+        this.seenObjects |= key.objectBit
+        p = this.nestedObject(bytes, p, key.keys, depth + 1)
+      }
+      if (p < 0) return -1
+      p = skipWhitespace(bytes, p)
+      const c = bytes[p]
+      if (c === 125) return p + 1
+      if (c !== 44) return -1
+      p = skipWhitespace(bytes, p + 1)
+    }
   }
 
   /** A record field's value at `p`, if plain and valid; returns the index after it, or -1. */

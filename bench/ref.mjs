@@ -174,7 +174,8 @@ switch (mode) {
     const { Kafka, logLevel } = await import("kafkajs")
     const [topic, n] = [args[0], Number(args[1])]
     const kafka = new Kafka({ clientId: "bench-ref", brokers: (process.env.KAFKA_BROKERS ?? "localhost:9092").split(","), logLevel: logLevel.NOTHING })
-    const consumer = kafka.consumer({ groupId: `bench-ref-${process.pid}-${Date.now()}` })
+    const groupId = `bench-ref-${process.pid}-${Date.now()}`
+    const consumer = kafka.consumer({ groupId })
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     let count = 0, start
@@ -186,7 +187,14 @@ switch (mode) {
         }
         if (count >= n) {
           report({ lines: count, seconds: (now() - start) / 1000 })
-          setImmediate(() => consumer.disconnect().finally(() => process.exit(0)))
+          // Leave and delete the group, so the broker keeps nothing of the reference run.
+          setImmediate(async () => {
+            await consumer.disconnect().catch(() => undefined)
+            const admin = kafka.admin()
+            await admin.connect().then(() => admin.deleteGroups([groupId])).catch(() => undefined)
+            await admin.disconnect().catch(() => undefined)
+            process.exit(0)
+          })
         }
       }
     })

@@ -12,7 +12,7 @@ const main = path.join(root, "dist", "main.js")
 const port = process.env.LOGLENS_DEMO_PORT ?? "9999"
 const rate = process.env.LOGLENS_DEMO_RATE ?? "200"
 
-const run = (args) => spawn(process.execPath, [main, ...args], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
+const run = (args) => spawn(process.execPath, ["--disable-warning=TimeoutNegativeWarning", main, ...args], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
 
 // Every demo run starts afresh (--clean): the previous run's results in ./output and its checkpoint
 // are emptied first, and the first line says so.

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
 /**
  * The `loglens` command line: `generate` and `analyze`.
  *
@@ -34,8 +34,11 @@ import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
-import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
-import { resetConsumerGroup } from "./transport/KafkaClient.ts"
+import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
+import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
+import { kafkaSettingsFromEnv, parseTopicName } from "./transport/kafka/Settings.ts"
+import { KafkaLineSink } from "./transport/kafka/Sink.ts"
+import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
 // Every flag is checked by the CLI module as it is parsed (see cli/Flags.ts): a handler only
@@ -46,7 +49,7 @@ import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 const mode = Flags.choice("mode", ["local", "production"], "local: stdout/TCP/files. production: Kafka topics.", "local")
 const formatFlag = (names: typeof FORMAT_NAMES) =>
   Flags.choice("format", names, `Line format. ${describeFormats(names)}.`, "json")
-const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs")
+const topic = Flags.parsed("topic", "Production mode: the Kafka topic of log lines.", "http-logs", parseTopicName("topic"))
 const kafkaBroker = Flags.parsedWithEnv(
   "kafka-broker",
   "Production mode: brokers as host:port[,host:port].",
@@ -179,7 +182,12 @@ const analyze = Command.make(
       "Production mode: where a group with no committed offsets starts.",
       "earliest"
     ),
-    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts")
+    alertsTopic: Flags.parsed(
+      "alerts-topic",
+      "Production mode: topic that receives alerts.",
+      "alerts",
+      parseTopicName("alerts-topic")
+    )
   },
   Effect.fn("analyze")(function*(flags) {
     const windowMs = flags.window

@@ -1,7 +1,7 @@
 /**
  * Where alerts go. Locally: a part file per epoch under `alerts/` plus a line
  * on the console. In production: the Kafka topic `alerts` (see
- * `transport/Kafka.ts`). `publish` is called once an epoch's other outputs
+ * `transport/kafka/AlertPublisher.ts`). `publish` is called once an epoch's other outputs
  * and its checkpoint are durable; `recover` is called at start-up with the
  * last checkpoint's alerts, in case the process died before publishing them,
  * and must not publish anything twice.

@@ -20,18 +20,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as net from "node:net"
+import { reconnectSchedule } from "./Backoff.ts"
 import { framedLines, linesPayload } from "./LineSplitter.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
 import { LineSource, SourceError } from "./LineSource.ts"
-
-/** Redial delays: 250 ms, doubling, at most 5 s. */
-export const reconnectSchedule = Schedule.exponential("250 millis").pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
-)
 
 export const TcpLineSource = {
   layer: (options: { readonly host: string; readonly port: number; readonly maxLineBytes: number }) => {

@@ -12,6 +12,8 @@ import * as path from "node:path"
 import { afterAll, onTestFinished, TestRunner } from "vitest"
 
 export const MAIN = path.resolve("dist/main.js")
+/** As the CLI's shebang: kafkajs's harmless negative timers would print a Node warning each. */
+export const NODE_FLAGS = ["--disable-warning=TimeoutNegativeWarning"]
 
 if (!fs.existsSync(MAIN)) {
   throw new Error(`${MAIN} is missing: run the tests with \`npm test\`, which builds first (or \`npm run build\`).`)
@@ -41,7 +43,7 @@ export interface StartOptions {
 }
 
 export const start = (args: ReadonlyArray<string>, options: StartOptions = {}): Running => {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], {
     cwd: options.cwd ?? process.cwd(),
     env: { ...process.env, ...options.env },
     stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"]

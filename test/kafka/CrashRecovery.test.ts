@@ -21,24 +21,16 @@
  * and one line dated 2999, so the watermark, late-data decisions, rejections
  * and alerts all have to survive the restarts.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { readPartLines, readParts, tempDir } from "../e2e/cli.ts"
-import { randomSuffix, sleep, testBrokers } from "./broker.ts"
-import { cli, hasStackTrace, interrupt, killAll } from "./support/processes.ts"
+import { madeGroup, madeTopic, randomSuffix, sleep } from "./broker.ts"
+import { cli, hasStackTrace, interrupt, useSharedBroker } from "./support/processes.ts"
 import { createTopic, produceLines, readCommitted } from "./support/topics.ts"
 import { errorKey, expectAlerts, expectSameMultiset, expectWindowRows, lastLinesRead, linesReadPattern, truthOf } from "./support/truth.ts"
 
-let brokers: Array<string> = []
-
-beforeAll(async () => {
-  brokers = await testBrokers()
-}, 600_000)
-
-afterAll(async () => {
-  await killAll()
-}, 60_000)
+const shared = useSharedBroker()
 
 /** mulberry32: a seeded PRNG, so a failing run can be replayed with the same seed. */
 const prng = (seed: number) => () => {
@@ -102,8 +94,8 @@ describe("crash recovery: kill -9 the analyzer at random moments", () => {
     const seed = Number(process.env["LOGLENS_CRASH_SEED"] ?? Math.floor(Math.random() * 2 ** 31))
     const id = `crash-${randomSuffix()}`
     const topic = `loglens-${id}`
-    const alertsTopic = `loglens-${id}-alerts`
-    const group = `loglens-${id}-group`
+    const alertsTopic = madeTopic(`loglens-${id}-alerts`)
+    const group = madeGroup(`loglens-${id}-group`)
     const dir = tempDir("crash")
     const output = path.join(dir, "out")
     const checkpoint = path.join(dir, "cp")
@@ -117,18 +109,18 @@ describe("crash recovery: kill -9 the analyzer at random moments", () => {
     expect(truth.rows.some((r) => r.error_count === 100 || r.error_count === 99)).toBe(true)
 
     let t0 = Date.now()
-    await createTopic(brokers, topic, 1)
-    await produceLines(brokers, topic, lines)
+    await createTopic(shared.brokers, topic, 1)
+    await produceLines(shared.brokers, topic, lines)
     log.push(`produced ${LINES} lines in ${Date.now() - t0} ms`)
 
     const args = [
-      "analyze", "--mode", "production", "--kafka-broker", brokers.join(","), "--topic", topic, "--partitions", "1",
+      "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--partitions", "1",
       "--alerts-topic", alertsTopic, "--group-id", group, "--output", output, "--checkpoint", checkpoint,
       "--commit-interval", "100ms", "--trigger", "250ms",
-      // A SIGKILLed consumer keeps its partition until its session times out (30 s), so each restart
-      // waits that long for data. The idle clock must not run during that wait (it starts when the
-      // source is ready again): 15 s, shorter than the wait, checks exactly that.
-      "--idle-timeout", "15s"
+      // A SIGKILLed analyzer stays in the group until its session times out (6 s), so each restart
+      // waits that long before it reads again. The idle clock must not run during that wait (it starts
+      // when the source is ready again): 4 s, shorter than the wait, checks exactly that.
+      "--idle-timeout", "4s"
     ]
     const random = prng(seed ^ 0x5bd1e995)
     // Five kill points spread over the stream (5 % to 85 % of the lines), each followed by a random
@@ -190,6 +182,6 @@ describe("crash recovery: kill -9 the analyzer at random moments", () => {
     expect(errors).toEqual(expectedErrors)
     expectWindowRows(readParts(path.join(output, "windows")), truth.rows)
     expectSameMultiset("rejected/", readParts(path.join(output, "rejected")).map((r) => r.line), truth.rejectedLines)
-    expectAlerts(await readCommitted(brokers, alertsTopic, truth.alerts.length), truth.alerts)
+    expectAlerts(await readCommitted(shared.brokers, alertsTopic, truth.alerts.length), truth.alerts)
   }, 600_000)
 })

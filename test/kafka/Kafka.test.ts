@@ -1,40 +1,48 @@
 /**
  * Integration tests of the Kafka layers against a real broker (see broker.ts).
  */
-import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
 import type { Alert } from "../../src/domain/Alert.ts"
 import { ALERT_MESSAGE } from "../../src/domain/Alert.ts"
 import { AlertPublisher } from "../../src/sinks/AlertPublisher.ts"
-import {
-  ensureTopics,
-  KafkaAlertPublisher,
-  KafkaLineSink,
-  KafkaLineSource,
-  type KafkaSettings,
-  kafkaSettingsFromEnv
-} from "../../src/transport/Kafka.ts"
-import { setKafkaNoticeWriter } from "../../src/transport/KafkaClient.ts"
+import { ensureTopics } from "../../src/transport/kafka/Admin.ts"
+import { KafkaAlertPublisher } from "../../src/transport/kafka/AlertPublisher.ts"
+import { type KafkaSettings, kafkaSettingsFromEnv } from "../../src/transport/kafka/Settings.ts"
+import { KafkaLineSink } from "../../src/transport/kafka/Sink.ts"
+import { KafkaLineSource } from "../../src/transport/kafka/Source.ts"
 import { LineSink } from "../../src/transport/LineSink.ts"
 import { type LineBatch, LineSource, type SourcePosition } from "../../src/transport/LineSource.ts"
-import { collect, plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
+import { collect, madeGroup, madeTopic, plainKafka, randomSuffix, removeLeftovers, sleep, testBrokers } from "./broker.ts"
 import { textLines } from "../support/lines.ts"
 
 let brokers: Array<string> = []
 let settings: KafkaSettings
 const notices: Array<string> = []
 
+/** The layers' notices go to the fiber's Console: this one keeps them for the assertions. */
+const noticeConsole: Console.Console = {
+  ...globalThis.console,
+  error: (...args: ReadonlyArray<unknown>) => {
+    const line = args.map(String).join(" ")
+    notices.push(line)
+    process.stderr.write(`[kafka notice] ${line}\n`)
+  }
+}
+const withNotices = <A, E>(layer: Layer.Layer<A, E>): Layer.Layer<A, E> =>
+  layer.pipe(Layer.provide(Layer.succeed(Console.Console, noticeConsole)))
+
 beforeAll(async () => {
   brokers = await testBrokers()
   settings = kafkaSettingsFromEnv(brokers, {})
-  setKafkaNoticeWriter((line) => {
-    notices.push(line)
-    process.stderr.write(`[kafka notice] ${line}\n`)
-  })
 }, 600_000)
+
+afterAll(() => removeLeftovers(brokers), 60_000)
 
 const highWatermarks = async (topic: string): Promise<Record<string, number>> => {
   const admin = plainKafka(brokers).admin()
@@ -66,7 +74,7 @@ const committedOffsets = async (groupId: string, topic: string) => {
 
 describe("KafkaLineSink", () => {
   it("writes every line exactly once, over all partitions", async () => {
-    const topic = `loglens-test-sink-${randomSuffix()}`
+    const topic = madeTopic(`loglens-test-sink-${randomSuffix()}`)
     const runtime = ManagedRuntime.make(KafkaLineSink.layer({ settings, topic, partitions: 3 }))
     const expected: Array<string> = []
     try {
@@ -131,8 +139,8 @@ describe("KafkaLineSource", () => {
   }
 
   it("reads lines, rejects bad values, reports positions, and resumes from a position", async () => {
-    const topic = `loglens-test-source-${randomSuffix()}`
-    const groupId = `loglens-test-group-${randomSuffix()}`
+    const topic = madeTopic(`loglens-test-source-${randomSuffix()}`)
+    const groupId = madeGroup(`loglens-test-group-${randomSuffix()}`)
     await Effect.runPromise(ensureTopics(settings, [topic], 3))
     const producer = plainKafka(brokers).producer()
     await producer.connect()
@@ -147,14 +155,14 @@ describe("KafkaLineSource", () => {
         { value: `${first[27]}\n${first[28]}\n${first[29]}\n`, partition: 2 } // several lines in one message
       ]
     })
-    const layer = KafkaLineSource.layer({
+    const layer = withNotices(KafkaLineSource.layer({
       settings,
       topic,
       groupId,
       startingOffsets: "earliest",
       partitions: 3,
       maxLineBytes: 100
-    })
+    }))
 
     // 1. From the start.
     let position: SourcePosition
@@ -265,25 +273,61 @@ describe("KafkaLineSource", () => {
   })
 })
 
-describe("KafkaAlertPublisher", () => {
-  const alert = (start: string, end: string, status: number, count: number): Alert => ({
-    window_start: start,
-    window_end: end,
-    status,
-    error_count: count,
-    unique_ips: 7,
-    alert: ALERT_MESSAGE,
-    alert_timestamp: "2025-05-30T18:53:05.123Z"
+describe("KafkaLineSource in a shared group", () => {
+  it("ends with a plain SourceError when another member joins its group and takes partitions", async () => {
+    const topic = madeTopic(`loglens-test-shared-${randomSuffix()}`)
+    const groupId = madeGroup(`loglens-test-group-${randomSuffix()}`)
+    await Effect.runPromise(ensureTopics(settings, [topic], 3))
+    const runtime = ManagedRuntime.make(
+      KafkaLineSource.layer({ settings, topic, groupId, startingOffsets: "earliest", partitions: 3, maxLineBytes: 1000 })
+    )
+    const ready: Array<LineBatch> = []
+    const intruder = plainKafka(brokers).consumer({ groupId, maxWaitTimeInMs: 200 })
+    try {
+      const reading = runtime.runPromiseExit(Effect.gen(function*() {
+        const source = yield* LineSource
+        yield* source.batches(undefined).pipe(Stream.runForEach((b) => Effect.sync(() => void ready.push(b))))
+      }))
+      // The source has joined (it says so with an empty batch) before the other member comes.
+      const deadline = Date.now() + 30_000
+      while (ready.length === 0 && Date.now() < deadline) await sleep(50)
+      assert.isAbove(ready.length, 0)
+      await intruder.connect()
+      await intruder.subscribe({ topics: [topic], fromBeginning: true })
+      await intruder.run({ eachMessage: async () => undefined })
+      const exit = await reading
+      assert.isTrue(exit._tag === "Failure", "the source kept reading beside another member")
+      const message = exit._tag === "Failure" ? String((exit.cause.reasons[0] as any)?.error?.message) : ""
+      assert.match(message, new RegExp(`another analyzer joined consumer group "${groupId}" \\(this one was given [0-2] of the 3 partitions`))
+      assert.match(message, /one analyzer per --group-id/)
+    } finally {
+      await intruder.disconnect()
+      await runtime.dispose()
+    }
   })
+})
+
+const alertOf = (start: string, end: string, status: number, count: number): Alert => ({
+  window_start: start,
+  window_end: end,
+  status,
+  error_count: count,
+  unique_ips: 7,
+  alert: ALERT_MESSAGE,
+  alert_timestamp: "2025-05-30T18:53:05.123Z"
+})
+
+describe("KafkaAlertPublisher", () => {
+  const alert = alertOf
   const a1 = alert("2025-05-30T18:52:30.000Z", "2025-05-30T18:53:00.000Z", 404, 150)
   const a2 = alert("2025-05-30T18:52:30.000Z", "2025-05-30T18:53:00.000Z", 500, 120)
   const a3 = alert("2025-05-30T18:53:00.000Z", "2025-05-30T18:53:30.000Z", 404, 101)
 
   it("publishes each epoch's alerts and offsets once, in one transaction", async () => {
     const suffix = randomSuffix()
-    const sourceTopic = `loglens-test-logs-${suffix}`
-    const topic = `loglens-test-alerts-${suffix}`
-    const groupId = `loglens-test-group-${suffix}`
+    const sourceTopic = madeTopic(`loglens-test-logs-${suffix}`)
+    const topic = madeTopic(`loglens-test-alerts-${suffix}`)
+    const groupId = madeGroup(`loglens-test-group-${suffix}`)
     await Effect.runPromise(ensureTopics(settings, [sourceTopic, topic], 3))
     const runtime = ManagedRuntime.make(KafkaAlertPublisher.layer({ settings, topic, groupId, sourceTopic }))
     const reader = await collect(brokers, topic, { readCommitted: true })
@@ -335,9 +379,9 @@ describe("KafkaAlertPublisher", () => {
 
   it("fences a zombie: an abandoned transaction is aborted, read_committed readers never see it", async () => {
     const suffix = randomSuffix()
-    const sourceTopic = `loglens-test-logs-${suffix}`
-    const topic = `loglens-test-alerts-${suffix}`
-    const groupId = `loglens-test-group-${suffix}`
+    const sourceTopic = madeTopic(`loglens-test-logs-${suffix}`)
+    const topic = madeTopic(`loglens-test-alerts-${suffix}`)
+    const groupId = madeGroup(`loglens-test-group-${suffix}`)
     await Effect.runPromise(ensureTopics(settings, [sourceTopic, topic], 3))
 
     // A previous analyzer process: opens a transaction, sends, and dies without committing.
@@ -384,6 +428,46 @@ describe("KafkaAlertPublisher", () => {
       await zombie.disconnect().catch(() => undefined)
       await reader.stop()
       await uncommittedReader.stop()
+      await runtime.dispose()
+    }
+  })
+})
+
+describe("KafkaAlertPublisher, fenced", () => {
+  const fenced = alertOf("2025-05-30T18:52:30.000Z", "2025-05-30T18:53:00.000Z", 404, 150)
+  it("stops with a plain AlertError when another producer takes its transactional id, instead of fencing it back", async () => {
+    const suffix = randomSuffix()
+    const sourceTopic = madeTopic(`loglens-test-logs-${suffix}`)
+    const topic = madeTopic(`loglens-test-alerts-${suffix}`)
+    const groupId = madeGroup(`loglens-test-group-${suffix}`)
+    await Effect.runPromise(ensureTopics(settings, [sourceTopic, topic], 1))
+    const runtime = ManagedRuntime.make(KafkaAlertPublisher.layer({ settings, topic, groupId, sourceTopic }))
+    const usurper = plainKafka(brokers).producer({ transactionalId: `loglens-${groupId}`, idempotent: true, maxInFlightRequests: 1 })
+    try {
+      const publisher = await runtime.runPromise(Effect.gen(function*() {
+        return yield* AlertPublisher
+      }))
+      await runtime.runPromise(publisher.publish(1, [], { "0": 1 }))
+      await usurper.connect()
+      // kafkajs sends the transactional InitProducerId at the first transaction: a newer epoch.
+      await (await usurper.transaction()).abort()
+      // Both kinds of epoch: offsets only, and with an alert.
+      for (const [epoch, alerts] of [[2, []], [3, [fenced]]] as const) {
+        const started = Date.now()
+        const exit = await runtime.runPromiseExit(publisher.publish(epoch, alerts, { "0": epoch }))
+        assert.isTrue(exit._tag === "Failure", `publishing epoch ${epoch} went on after the fence`)
+        const message = exit._tag === "Failure" ? String((exit.cause.reasons[0] as any)?.error?.message) : ""
+        assert.match(message, new RegExp(`another analyzer took over transactional id loglens-${groupId} .*one analyzer per --group-id`))
+        assert.isBelow(Date.now() - started, 15_000)
+      }
+      // Epoch 1 stands; epochs 2 and 3 were never committed, nor the alert.
+      assert.deepStrictEqual(await committedOffsets(groupId, sourceTopic), { "0": { offset: 1, metadata: "loglens-epoch=1" } })
+      const reader = await collect(brokers, topic, { readCommitted: true })
+      await sleep(2000)
+      await reader.stop()
+      assert.strictEqual(reader.messages.length, 0)
+    } finally {
+      await usurper.disconnect().catch(() => undefined)
       await runtime.dispose()
     }
   })

@@ -73,6 +73,40 @@ let started: Promise<Array<string>> | undefined
 /** The brokers to test against; starts the local one on first use. */
 export const testBrokers = (): Promise<Array<string>> => (started ??= start())
 
+/** Topics and consumer groups this test process made on the broker, for `removeLeftovers`. */
+const made = { topics: new Set<string>(), groups: new Set<string>() }
+
+/** Registers a topic the test creates (itself or through the CLI); returns the name. */
+export const madeTopic = (name: string): string => {
+  made.topics.add(name)
+  return name
+}
+
+/** Registers a consumer group the test creates (itself or through the CLI); returns the name. */
+export const madeGroup = (name: string): string => {
+  made.groups.add(name)
+  return name
+}
+
+/**
+ * Deletes every registered group, then every registered topic, one by one
+ * (one that is missing or still in use does not stop the others). For
+ * `afterAll`, so a failed test leaves nothing behind either.
+ */
+export const removeLeftovers = async (brokers: ReadonlyArray<string>): Promise<void> => {
+  if (brokers.length === 0 || (made.topics.size === 0 && made.groups.size === 0)) return
+  const admin = plainKafka(brokers).admin()
+  await admin.connect()
+  try {
+    for (const group of made.groups) await admin.deleteGroups([group]).catch(() => undefined)
+    for (const topic of made.topics) await admin.deleteTopics({ topics: [topic], timeout: 10_000 }).catch(() => undefined)
+    made.groups.clear()
+    made.topics.clear()
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 export const randomSuffix = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 
 /** A plain kafkajs client for checking what the layers did. */
@@ -102,7 +136,7 @@ export const collect = async (
   options: { readonly readCommitted?: boolean } = {}
 ) => {
   const consumer = plainKafka(brokers).consumer({
-    groupId: `loglens-test-reader-${randomSuffix()}`,
+    groupId: madeGroup(`loglens-test-reader-${randomSuffix()}`),
     readUncommitted: options.readCommitted === false,
     maxWaitTimeInMs: 200
   })

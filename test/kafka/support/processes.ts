@@ -3,7 +3,9 @@
  * running: `cli(...)` starts `node dist/main.js ...` (test/e2e/cli.ts) and
  * remembers it; `killAll()` (in afterAll) SIGKILLs whatever still runs, by pid.
  */
+import { afterAll, beforeAll } from "vitest"
 import { start, type Running, type StartOptions } from "../../e2e/cli.ts"
+import { removeLeftovers, testBrokers } from "../broker.ts"
 
 const running = new Set<Running>()
 
@@ -37,3 +39,21 @@ export const interrupt = async (child: Running, timeoutMs = 60_000) => {
 export const hasStackTrace = (text: string): boolean => /\n\s+at .+[(:]\d+/.test(text) || /\bat async\b/.test(text)
 
 export type { Running }
+
+/**
+ * For a file of CLI tests against the shared broker: finds it before the
+ * tests; after them, ends the processes they left and deletes the topics and
+ * groups they registered (also when a test failed). `brokers` is set once
+ * the tests run.
+ */
+export const useSharedBroker = (): { brokers: Array<string> } => {
+  const shared = { brokers: [] as Array<string> }
+  beforeAll(async () => {
+    shared.brokers = await testBrokers()
+  }, 600_000)
+  afterAll(async () => {
+    await killAll()
+    await removeLeftovers(shared.brokers)
+  }, 60_000)
+  return shared
+}

@@ -5,7 +5,7 @@
  * this goes through src/: it is how an outside observer sees the broker.
  */
 import { CompressionTypes, type Kafka } from "kafkajs"
-import { plainKafka, randomSuffix, sleep } from "../broker.ts"
+import { madeGroup, madeTopic, plainKafka, randomSuffix, sleep } from "../broker.ts"
 
 export interface TopicMessage {
   readonly partition: number
@@ -14,11 +14,25 @@ export interface TopicMessage {
   readonly value: string
 }
 
-export const createTopic = async (brokers: ReadonlyArray<string>, topic: string, partitions: number): Promise<void> => {
+/** Creates `topic` (registered for `removeLeftovers`), with topic configs such as `max.message.bytes` if given. */
+export const createTopic = async (
+  brokers: ReadonlyArray<string>,
+  topic: string,
+  partitions: number,
+  configs: Record<string, string> = {}
+): Promise<void> => {
   const admin = plainKafka(brokers).admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true })
+    await admin.createTopics({
+      topics: [{
+        topic: madeTopic(topic),
+        numPartitions: partitions,
+        replicationFactor: 1,
+        configEntries: Object.entries(configs).map(([name, value]) => ({ name, value }))
+      }],
+      waitForLeaders: true
+    })
   } finally {
     await admin.disconnect()
   }
@@ -94,7 +108,7 @@ export const readWholeTopic = async (
   const messages: Array<TopicMessage> = []
   if (expected === 0) return messages
   const consumer = plainKafka(brokers).consumer({
-    groupId: `loglens-test-readall-${randomSuffix()}`,
+    groupId: madeGroup(`loglens-test-readall-${randomSuffix()}`),
     readUncommitted: true,
     maxWaitTimeInMs: 200,
     maxBytes: 32 << 20
@@ -138,7 +152,7 @@ export const readCommitted = async (
 ): Promise<Array<TopicMessage>> => {
   const settleMs = options.settleMs ?? 3000
   const consumer = plainKafka(brokers).consumer({
-    groupId: `loglens-test-readcommitted-${randomSuffix()}`,
+    groupId: madeGroup(`loglens-test-readcommitted-${randomSuffix()}`),
     readUncommitted: false,
     maxWaitTimeInMs: 200
   })
@@ -167,3 +181,16 @@ export const readCommitted = async (
 }
 
 export type { Kafka }
+
+/** Deletes `topic` and waits until the broker no longer lists it. */
+export const deleteTopic = async (brokers: ReadonlyArray<string>, topic: string): Promise<void> => {
+  const admin = plainKafka(brokers).admin()
+  await admin.connect()
+  try {
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 })
+    const deadline = Date.now() + 30_000
+    while ((await admin.listTopics()).includes(topic) && Date.now() < deadline) await sleep(200)
+  } finally {
+    await admin.disconnect()
+  }
+}

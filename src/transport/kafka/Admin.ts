@@ -1,0 +1,301 @@
+/**
+ * What the layers ask the cluster rather than read from it: topics (created
+ * at start-up when missing, with their partition count and record size
+ * limit), offsets (each partition's range, the group's committed offsets
+ * with their epoch marker), and the consumer group (is another analyzer in
+ * it, `--clean`'s reset).
+ *
+ * One analyzer per consumer group: the analyzer's transactional id is
+ * `loglens-<group-id>`, so a second one would fence the first, and the two
+ * would fence each other in turn forever. `awaitGroupFree` runs before the
+ * analyzer joins the group or starts its transactional producer: a member
+ * still in the group after a whole session timeout is alive (it
+ * heartbeats), so the newcomer is refused; a member that vanishes within it
+ * was a killed analyzer whose session expired, and its restart goes on.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { Admin, ConfigResourceTypes, Kafka } from "kafkajs"
+import { KafkaError, kafkaErrorTypes } from "./Errors.ts"
+import { type KafkaNotices, makeNotices } from "./Notices.ts"
+import { quietly, retryKafka } from "./Retry.ts"
+import { checkKafkaSettings, checkTopicNames, type KafkaSettings, makeKafka, SESSION_TIMEOUT_MS } from "./Settings.ts"
+
+/** An admin client that connects on first use and disconnects with its scope. */
+export interface AdminClient {
+  readonly use: <A>(f: (admin: Admin) => Promise<A>) => Promise<A>
+}
+
+export const scopedAdmin = (kafka: Kafka): Effect.Effect<AdminClient, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const admin = kafka.admin()
+    let connected: Promise<void> | undefined
+    yield* Effect.addFinalizer(() => connected === undefined ? Effect.void : quietly(() => admin.disconnect()))
+    return {
+      use: async (f) => {
+        connected ??= admin.connect().catch((e) => {
+          connected = undefined
+          throw e
+        })
+        await connected
+        return f(admin)
+      }
+    }
+  })
+
+/** Runs `use` with a fresh admin client of its own (and its own notices), then disconnects. */
+const withAdmin = <A>(
+  settings: KafkaSettings,
+  use: (admin: AdminClient, notices: KafkaNotices) => Effect.Effect<A, KafkaError>
+): Effect.Effect<A, KafkaError> =>
+  Effect.scoped(Effect.gen(function*() {
+    yield* checkKafkaSettings(settings)
+    const notices = yield* makeNotices
+    const admin = yield* scopedAdmin(makeKafka(settings, notices, "admin"))
+    return yield* use(admin, notices)
+  }))
+
+// ---------------------------------------------------------------------------
+// Topics
+
+export interface TopicInfo {
+  readonly partitions: number
+  /** The topic's max.message.bytes: the largest record batch the broker accepts. */
+  readonly maxMessageBytes: number | undefined
+}
+
+/**
+ * Creates the missing topics with `partitions` partitions (replication 3 when
+ * the cluster has 3+ brokers, else 1). Existing topics are left as they are;
+ * returns each topic's actual partition count and record size limit.
+ * Illegal names are refused before the broker is asked.
+ */
+export const ensureTopics = (
+  settings: KafkaSettings,
+  topics: ReadonlyArray<string>,
+  partitions = 3
+): Effect.Effect<ReadonlyMap<string, TopicInfo>, KafkaError> =>
+  Effect.andThen(
+    checkTopicNames(topics),
+    withAdmin(settings, (admin, notices) =>
+      Effect.gen(function*() {
+        const cluster = yield* retryKafka(
+          () => admin.use((a) => a.describeCluster()),
+          { what: "describing the Kafka cluster", key: "admin-describe", notices }
+        )
+        const replicationFactor = cluster.brokers.length >= 3 ? 3 : 1
+        const existing = new Set(
+          yield* retryKafka(() => admin.use((a) => a.listTopics()), { what: "listing topics", key: "admin-list", notices })
+        )
+        const wanted = [...new Set(topics)]
+        const missing = wanted.filter((t) => !existing.has(t))
+        if (missing.length > 0) {
+          yield* retryKafka(
+            () =>
+              admin.use(async (a) => {
+                try {
+                  await a.createTopics({
+                    waitForLeaders: true,
+                    topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor }))
+                  })
+                } catch (e) {
+                  // Another process created it first: fine.
+                  const types = kafkaErrorTypes(e)
+                  if (types.length > 0 && types.every((t) => t === "TOPIC_ALREADY_EXISTS")) return
+                  throw e
+                }
+              }),
+            { what: `creating topic(s) ${missing.join(", ")}`, key: "admin-create", notices }
+          )
+        }
+        const info = new Map<string, TopicInfo>()
+        for (const topic of wanted) {
+          const ranges = yield* retryKafka(
+            () => admin.use((a) => partitionRanges(a, topic)),
+            { what: `reading the partitions of ${topic}`, key: `admin-offsets:${topic}`, notices }
+          )
+          const maxMessageBytes = yield* retryKafka(
+            () => admin.use((a) => topicMaxMessageBytes(a, topic)),
+            { what: `reading the configuration of ${topic}`, key: `admin-config:${topic}`, notices }
+          )
+          info.set(topic, { partitions: ranges.length, maxMessageBytes })
+        }
+        return info
+      })
+    )
+  )
+
+/** `ConfigResourceTypes.TOPIC`: kafkajs's CommonJS enum is not a named export Node's ESM loader can see. */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes.TOPIC
+
+const topicMaxMessageBytes = async (admin: Admin, topic: string): Promise<number | undefined> => {
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ["max.message.bytes"] }]
+  })
+  const value = described.resources[0]?.configEntries.find((c) => c.configName === "max.message.bytes")?.configValue
+  const n = Number(value)
+  return value !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
+}
+
+/** How often a send that takes long checks whether its topic still exists. */
+const TOPIC_CHECK_INTERVAL = Duration.seconds(10)
+
+/**
+ * Fails `self` with reason `UnknownTopic` if `topic` is deleted while it runs.
+ * The producers' sends retry inside kafkajs for as long as the broker is
+ * unreachable (their idempotence needs it), which would include a topic that
+ * no longer exists, forever: a send that takes long asks the cluster.
+ */
+export const failWhenTopicGone = (admin: AdminClient, topic: string) =>
+<A, R>(self: Effect.Effect<A, KafkaError, R>): Effect.Effect<A, KafkaError, R> => {
+  const exists = Effect.tryPromise(() => admin.use((a) => a.listTopics())).pipe(
+    Effect.map((topics) => topics.includes(topic)),
+    Effect.orElseSucceed(() => true) // cannot tell: the send's own retries speak for the outage
+  )
+  const gone = exists.pipe(
+    Effect.delay(TOPIC_CHECK_INTERVAL),
+    Effect.repeat({ schedule: Schedule.spaced(TOPIC_CHECK_INTERVAL), while: (present) => present }),
+    Effect.andThen(Effect.fail(
+      new KafkaError({
+        reason: "UnknownTopic",
+        message: `topic ${topic} does not exist any more (it was deleted while loglens was using it), and loglens ` +
+          `does not let the broker create topics on the fly: create it again, or restart loglens, which creates missing topics`
+      })
+    ))
+  )
+  return Effect.raceFirst(self, gone)
+}
+
+// ---------------------------------------------------------------------------
+// Offsets
+
+export interface PartitionRange {
+  readonly partition: number
+  /** The first offset still in the log. */
+  readonly low: number
+  /** The end of the log: the offset the next message will get. */
+  readonly high: number
+}
+
+/** Every partition of `topic` with its offset range, by partition. */
+export const partitionRanges = async (admin: Admin, topic: string): Promise<Array<PartitionRange>> =>
+  (await admin.fetchTopicOffsets(topic))
+    .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
+    .sort((a, b) => a.partition - b.partition)
+
+/**
+ * The analyzer's commits carry `loglens-epoch=<n>` as offset metadata: the
+ * epoch whose results (and alerts) are out once that offset is committed.
+ */
+const EPOCH_MARKER = "loglens-epoch="
+export const epochMetadata = (epoch: number): string => `${EPOCH_MARKER}${epoch}`
+const epochOfMetadata = (metadata: string | null | undefined): number | undefined => {
+  if (!metadata || !metadata.startsWith(EPOCH_MARKER)) return undefined
+  const n = Number(metadata.slice(EPOCH_MARKER.length))
+  return Number.isFinite(n) ? n : undefined
+}
+
+export interface CommittedOffset {
+  readonly offset: number
+  /** The epoch marker of the commit, if loglens made it. */
+  readonly epoch: number | undefined
+}
+
+/** The group's committed offsets of `topic` by partition (partitions without a commit are left out). */
+export const committedOffsets = async (
+  admin: Admin,
+  groupId: string,
+  topic: string
+): Promise<Map<number, CommittedOffset>> => {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
+  const out = new Map<number, CommittedOffset>()
+  for (const p of result?.partitions ?? []) {
+    const offset = Number(p.offset)
+    if (offset >= 0) out.set(p.partition, { offset, epoch: epochOfMetadata(p.metadata) })
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// The consumer group
+
+/** How long past a session timeout a killed member may take to disappear from the group. */
+const SESSION_GRACE = Duration.seconds(3)
+
+const members = (admin: AdminClient, groupId: string, notices: KafkaNotices) =>
+  retryKafka(
+    () => admin.use(async (a) => (await a.describeGroups([groupId])).groups[0]?.members ?? []),
+    { what: `describing consumer group ${groupId}`, key: `admin-group:${groupId}`, notices }
+  )
+
+/**
+ * Returns once consumer group `groupId` has no member; fails with reason
+ * `SecondAnalyzer` if it still has one after a session timeout (and a grace):
+ * then another analyzer is alive in it.
+ */
+export const awaitGroupFree = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
+  withAdmin(settings, (admin, notices) =>
+    Effect.gen(function*() {
+      let seen = yield* members(admin, groupId, notices)
+      if (seen.length === 0) return
+      const wait = Duration.sum(Duration.millis(SESSION_TIMEOUT_MS), SESSION_GRACE)
+      notices.notice(
+        `group-busy:${groupId}`,
+        `loglens: consumer group "${groupId}" still has a member (${describeMembers(seen)}); waiting up to ` +
+          `${Duration.toSeconds(wait)}s for it to leave, or for its session to expire if it was killed`,
+        true
+      )
+      const free = yield* members(admin, groupId, notices).pipe(
+        Effect.tap((now) => Effect.sync(() => void (seen = now.length > 0 ? now : seen))),
+        Effect.repeat({ schedule: Schedule.spaced("500 millis"), while: (now) => now.length > 0 }),
+        Effect.timeoutOption(wait)
+      )
+      if (Option.isNone(free)) {
+        return yield* new KafkaError({
+          reason: "SecondAnalyzer",
+          message: `another analyzer is running in consumer group "${groupId}" (${describeMembers(seen)}): ` +
+            `one analyzer per --group-id. Stop the other one, or give this one its own --group-id ` +
+            `(and its own --output and --checkpoint).`
+        })
+      }
+    })
+  )
+
+const describeMembers = (ms: ReadonlyArray<{ clientId: string; clientHost: string }>): string =>
+  ms.map((m) => `${m.clientId} on ${m.clientHost.replace(/^\//, "")}`).join(", ")
+
+/**
+ * `analyze --clean` in production mode: forgets the consumer group's
+ * committed offsets (and the epoch markers of the alert transactions), so the
+ * fresh checkpoint and the group agree and the analysis starts over from
+ * `--starting-offsets`. A group with a running analyzer is not reset; a
+ * killed one's member is waited out first.
+ */
+export const resetConsumerGroup = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
+  Effect.andThen(
+    awaitGroupFree(settings, groupId).pipe(
+      Effect.mapError((e) =>
+        e.reason === "SecondAnalyzer"
+          ? new KafkaError({ reason: e.reason, message: `--clean cannot reset the consumer group: ${e.message}` })
+          : e
+      )
+    ),
+    withAdmin(settings, (admin, notices) =>
+      retryKafka(
+        () =>
+          admin.use(async (a) => {
+            try {
+              await a.deleteGroups([groupId])
+            } catch (e) {
+              if (kafkaErrorTypes(e).includes("GROUP_ID_NOT_FOUND")) return
+              throw e
+            }
+          }),
+        { what: `--clean resetting consumer group "${groupId}"`, key: `admin-reset:${groupId}`, notices }
+      )
+    )
+  )

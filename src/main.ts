@@ -28,6 +28,8 @@ import {
   parseRate,
   parseStatusDistribution
 } from "./domain/Options.ts"
+import { describeFieldMapping, isMapped, parseFieldMapping } from "./domain/formats/FieldMapping.ts"
+import { describeFormats, ENCODABLE_FORMAT_NAMES, FORMAT_NAMES, formatNamed } from "./domain/formats/Formats.ts"
 import { runGenerator } from "./generator/Generator.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
@@ -47,12 +49,8 @@ import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 // -- flags shared by both commands ---------------------------------------------
 
 const mode = Flags.choice("mode", ["local", "production"], "local: stdout/TCP/files. production: Kafka topics.", "local")
-const format = Flags.choice(
-  "format",
-  ["json", "csv"],
-  "Line format: JSON objects or CSV (timestamp,ip,method,url,status).",
-  "json"
-)
+const formatFlag = (names: typeof FORMAT_NAMES) =>
+  Flags.choice("format", names, `Line format. ${describeFormats(names)}.`, "json")
 const topic = Flags.parsed("topic", "Production mode: the Kafka topic of log lines.", "http-logs", parseTopicName("topic"))
 const kafkaBroker = Flags.parsedWithEnv(
   "kafka-broker",
@@ -71,7 +69,7 @@ const generate = Command.make(
   "generate",
   {
     mode,
-    format,
+    format: formatFlag(ENCODABLE_FORMAT_NAMES),
     topic,
     kafkaBroker,
     partitions,
@@ -125,7 +123,14 @@ const analyze = Command.make(
   "analyze",
   {
     mode,
-    format,
+    format: formatFlag(FORMAT_NAMES),
+    field: Flags.repeated(
+      "field",
+      "JSON: where the log keeps a record field, as NAME=PATH (NAME one of timestamp, ip, method, url, status; " +
+        "PATH a key, dotted for nested objects: --field ip=request.remote_ip). Repeat it for each field. " +
+        "(default: each field under its own name)",
+      parseFieldMapping
+    ),
     topic,
     kafkaBroker,
     partitions,
@@ -204,6 +209,12 @@ const analyze = Command.make(
     const commitIntervalMs = flags.commitInterval
     const maxFutureMs = flags.maxFuture
     const input = Option.getOrUndefined(flags.input)
+    if (isMapped(flags.field) && !formatNamed(flags.format).acceptsFieldMapping) {
+      return yield* new OptionError({
+        message: `--field maps the fields of JSON logs; --format ${flags.format} has fixed fields, so leave out --field`,
+        commandPath: ["loglens", "analyze"]
+      })
+    }
     if (flags.mode === "production" && input !== undefined) {
       return yield* new OptionError({
         message: "--input replays a file in local mode; leave out --mode production to use it",
@@ -264,11 +275,20 @@ const analyze = Command.make(
     }
 
     yield* runAnalyzer({
-      analysis: { format: flags.format, windowMs, watermarkMs, threshold: flags.threshold, idleTimeoutMs, maxFutureMs },
+      analysis: {
+        format: flags.format,
+        fields: flags.field,
+        windowMs,
+        watermarkMs,
+        threshold: flags.threshold,
+        idleTimeoutMs,
+        maxFutureMs
+      },
       triggerMs,
       commitIntervalMs,
       checkpointSettings: {
-        format: flags.format,
+        // The mapping decides what the lines mean, so a checkpoint is only valid for the same one.
+        format: isMapped(flags.field) ? `${flags.format} --field ${describeFieldMapping(flags.field)}` : flags.format,
         window: `${windowMs}ms`,
         watermark: `${watermarkMs}ms`,
         threshold: flags.threshold

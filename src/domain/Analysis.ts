@@ -16,12 +16,17 @@
  */
 import * as Schema from "effect/Schema"
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import { decodeUtf8, isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
+import { NO_MAPPING, type FieldMapping } from "./formats/FieldMapping.ts"
+import { makeDecoder, type FormatName } from "./formats/Formats.ts"
+import type { LineDecoder } from "./formats/LineDecoder.ts"
+import { decodeUtf8, isErrorStatus, truncate } from "./LogRecord.ts"
 import { REJECTED_LINE_PREVIEW, type RejectedLine } from "./RejectedLine.ts"
 import { windowStartOf, WindowCell, WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
-  readonly format: LineFormat
+  readonly format: FormatName
+  /** `--field` mappings, for the formats that take them. */
+  readonly fields?: FieldMapping
   readonly windowMs: number
   readonly watermarkMs: number
   readonly threshold: number
@@ -159,10 +164,10 @@ export class Analysis {
   // Since the last `takeChanges`: cells touched, and the starts of the windows that closed.
   private readonly changed = new Set<WindowCell>()
   private closedWindows: Array<number> = []
-  private readonly decoder: RecordDecoder
+  private readonly decoder: LineDecoder
 
   constructor(readonly settings: AnalysisSettings) {
-    this.decoder = new RecordDecoder(settings.format)
+    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? NO_MAPPING })
   }
 
   /** The watermark windows close through: the minimum over the partitions that hold them back. */

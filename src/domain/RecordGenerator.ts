@@ -5,11 +5,11 @@
  * Randomness comes from a seeded generator (sfc32), so one seed always gives
  * the same records; only the timestamps, taken from the caller's clock, differ.
  */
-import { CSV_HEADER, type LineFormat } from "./LogRecord.ts"
-import { formatInstant } from "./Timestamp.ts"
+import { encodingOf, type FormatName } from "./formats/Formats.ts"
+import type { RecordEncoding } from "./formats/Format.ts"
 
 export interface GeneratorSettings {
-  readonly format: LineFormat
+  readonly format: FormatName
   readonly urls: number
   /** Percentages of 200, 404 and 500; they add up to 100. */
   readonly statusDistribution: readonly [number, number, number]
@@ -24,26 +24,30 @@ export class RecordGenerator {
   private c: number
   private d: number
   private cachedMs = Number.NaN
-  private cachedIso = ""
+  private cachedTimestamp = ""
+  private readonly encoding: RecordEncoding
 
   constructor(readonly settings: GeneratorSettings) {
+    const encoding = encodingOf(settings.format)
+    if (encoding === undefined) throw new Error(`the generator cannot write --format ${settings.format}`)
+    this.encoding = encoding
     ;[this.a, this.b, this.c, this.d] = seedState(settings.seed)
     for (let i = 0; i < 12; i++) this.next()
   }
 
-  /** The CSV header, when the format has one. */
+  /** The format's header line, when it has one. */
   header(): string | undefined {
-    return this.settings.format === "csv" ? CSV_HEADER : undefined
+    return this.encoding.header
   }
 
   /** Appends `count` lines stamped `epochMs` to `into`. */
   lines(count: number, epochMs: number, into: Array<string>): void {
     if (epochMs !== this.cachedMs) {
       this.cachedMs = epochMs
-      this.cachedIso = formatInstant(epochMs)
+      this.cachedTimestamp = this.encoding.timestamp(epochMs)
     }
-    const timestamp = this.cachedIso
-    const csv = this.settings.format === "csv"
+    const timestamp = this.cachedTimestamp
+    const line = this.encoding.line
     const [ok, notFound] = this.settings.statusDistribution
     const urls = this.settings.urls
     for (let i = 0; i < count; i++) {
@@ -52,11 +56,7 @@ export class RecordGenerator {
       const url = `/resource/${(this.next() % urls) + 1}`
       const roll = this.next() % 100
       const status = roll < ok ? 200 : roll < ok + notFound ? 404 : 500
-      into.push(
-        csv
-          ? `${timestamp},${ip},${method},${url},${status}`
-          : `{"timestamp":"${timestamp}","ip":"${ip}","method":"${method}","url":"${url}","status":${status}}`
-      )
+      into.push(line(timestamp, ip, method, url, status))
     }
   }
 

@@ -51,8 +51,10 @@ const mode = Flag.Literals("mode", ["local", "production"]).pipe(
   Flag.withDescription("local: stdout/TCP/files. production: Kafka topics. (default: local)"),
   Flag.withDefault("local")
 )
-const format = Flag.Literals("format", ["json", "csv"]).pipe(
-  Flag.withDescription("Line format: JSON objects or CSV (timestamp,ip,method,url,status). (default: json)"),
+const format = Flag.Literals("format", ["json", "csv", "combined"]).pipe(
+  Flag.withDescription(
+    "Line format: JSON objects, CSV (timestamp,ip,method,url,status), or combined (the nginx/Apache access log). (default: json)"
+  ),
   Flag.withDefault("json")
 )
 const topic = Flag.String("topic").pipe(

@@ -11,10 +11,11 @@
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
 import { decodeUtf8, isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
+import { CombinedDecoder } from "./formats/Combined.ts"
 import { windowStartOf, WindowCell, type WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
-  readonly format: LineFormat
+  readonly format: LineFormat | "combined"
   readonly windowMs: number
   readonly watermarkMs: number
   readonly threshold: number
@@ -80,10 +81,10 @@ export class Analysis {
   private readonly open = new Map<number, Map<number, WindowCell>>()
   // Cells touched since the last console report, closed or not.
   private readonly updated = new Set<WindowCell>()
-  private readonly decoder: RecordDecoder
+  private readonly decoder: RecordDecoder | CombinedDecoder
 
   constructor(readonly settings: AnalysisSettings) {
-    this.decoder = new RecordDecoder(settings.format)
+    this.decoder = settings.format === "combined" ? new CombinedDecoder() : new RecordDecoder(settings.format)
   }
 
   get watermarkMs(): number {

@@ -354,13 +354,15 @@ export class CombinedDecoder {
   private fastLine(bytes: Uint8Array, start: number): number {
     const length = bytes.length
     this.ipStart = start
+    // A line that opens with `{` is JSON, which the judge names in its reason.
+    if (bytes[start] === 123) return -1
     let position = this.wordEnd(bytes, start)
     if (position <= start) return -1
     this.ipEnd = position
-    // ident and user: not kept.
-    let next = this.wordEnd(bytes, position + 1)
+    // ident and user: not kept, and mostly `-`.
+    let next = bytes[position + 1] === 45 && bytes[position + 2] === 32 ? position + 2 : this.wordEnd(bytes, position + 1)
     if (next <= position + 1) return -1
-    position = this.wordEnd(bytes, next + 1)
+    position = bytes[next + 1] === 45 && bytes[next + 2] === 32 ? next + 2 : this.wordEnd(bytes, next + 1)
     if (position <= next + 1 || position + 31 > length) return -1
     // ` [dd/Mon/yyyy:HH:MM:SS ±hhmm] "`
     if (bytes[position + 1] !== 91 || bytes[position + 28] !== 93 || bytes[position + 29] !== 32 || bytes[position + 30] !== 34) return -1
@@ -465,20 +467,31 @@ export class CombinedDecoder {
   /** The end of a space-free field (the index of its space), or -1 when the line ends first. */
   private wordEnd(bytes: Uint8Array, start: number): number {
     const length = bytes.length
-    for (let i = start; i < length; i++) {
+    for (let i = start; ; i++) {
+      i = specialByte(bytes, this.view, i)
+      if (i >= length) return -1
       const c = bytes[i]!
       if (c === 32) return i
       if (c === 10) return -1
       if (c >= 128) this.nonAscii = true
-      else if (c === 34 || c === 92 || c < 32) this.needsEscaping = true
+      else this.needsEscaping = true
     }
-    return -1
   }
 
   /** The closing quote of a quoted field with no backslash, or -1. */
   private quotedEnd(bytes: Uint8Array, start: number): number {
     const length = bytes.length
-    for (let i = start; i < length; i++) {
+    const view = this.view
+    let i = start
+    // Four bytes at a time while none is a quote, a backslash, a control character or non-ASCII
+    // (the bit tricks flag a byte equal to 0x22 or 0x5C, below 0x20, or from 0x80 up).
+    for (; i + 4 <= length; i += 4) {
+      const w = view.getInt32(i, true)
+      const quote = w ^ 0x22222222
+      const backslash = w ^ 0x5c5c5c5c
+      if ((((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | ((w - 0x20202020) & ~w) | w) & 0x80808080) break
+    }
+    for (; i < length; i++) {
       const c = bytes[i]!
       if (c === 34) return i
       if (c === 92 || c === 10) return -1
@@ -495,7 +508,9 @@ export class CombinedDecoder {
     let secondSpace = NONE
     let spaces = 0
     let i = start
-    for (; i < length; i++) {
+    for (; ; i++) {
+      i = specialByte(bytes, this.view, i)
+      if (i >= length) return -1
       const c = bytes[i]!
       if (c === 34) break
       if (c === 32) {
@@ -506,7 +521,7 @@ export class CombinedDecoder {
         return -1
       } else if (c >= 128) {
         this.nonAscii = true
-      } else if (c < 32) {
+      } else {
         this.needsEscaping = true
       }
     }
@@ -589,6 +604,26 @@ export class CombinedDecoder {
   }
 }
 
+
+/**
+ * The first byte from `i` that is a space, a control character, a quote, a backslash or non-ASCII,
+ * or the run's length. Four bytes at a time: the bit tricks flag a word holding a byte equal to
+ * 0x22 or 0x5C, below 0x21, or from 0x80 up.
+ */
+const specialByte = (bytes: Uint8Array, view: DataView<ArrayBufferLike>, i: number): number => {
+  const length = bytes.length
+  for (; i + 4 <= length; i += 4) {
+    const w = view.getInt32(i, true)
+    const quote = w ^ 0x22222222
+    const backslash = w ^ 0x5c5c5c5c
+    if ((((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | ((w - 0x21212121) & ~w) | w) & 0x80808080) break
+  }
+  for (; i < length; i++) {
+    const c = bytes[i]!
+    if (c <= 32 || c === 34 || c === 92 || c >= 128) return i
+  }
+  return length
+}
 
 const isDash = (bytes: Uint8Array, start: number, end: number): boolean => end === start + 1 && bytes[start] === 45
 

@@ -26,6 +26,7 @@ import {
   parseStatusDistribution,
   type Parsed
 } from "./domain/Options.ts"
+import { describeFormats, ENCODABLE_FORMAT_NAMES, FORMAT_NAMES } from "./domain/formats/Formats.ts"
 import { runGenerator } from "./generator/Generator.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore } from "./sinks/CheckpointStore.ts"
@@ -51,12 +52,11 @@ const mode = Flag.Literals("mode", ["local", "production"]).pipe(
   Flag.withDescription("local: stdout/TCP/files. production: Kafka topics. (default: local)"),
   Flag.withDefault("local")
 )
-const format = Flag.Literals("format", ["json", "csv", "combined"]).pipe(
-  Flag.withDescription(
-    "Line format: JSON objects, CSV (timestamp,ip,method,url,status), or combined (the nginx/Apache access log). (default: json)"
-  ),
-  Flag.withDefault("json")
-)
+const formatFlag = (names: typeof FORMAT_NAMES) =>
+  Flag.Literals("format", names).pipe(
+    Flag.withDescription(`Line format. ${describeFormats(names)}. (default: json)`),
+    Flag.withDefault("json" as const)
+  )
 const topic = Flag.String("topic").pipe(
   Flag.withDescription("Production mode: the Kafka topic of log lines. (default: http-logs)"),
   Flag.withDefault("http-logs")
@@ -79,7 +79,7 @@ const generate = Command.make(
   "generate",
   {
     mode,
-    format,
+    format: formatFlag(ENCODABLE_FORMAT_NAMES),
     topic,
     kafkaBroker,
     partitions,
@@ -137,7 +137,7 @@ const analyze = Command.make(
   "analyze",
   {
     mode,
-    format,
+    format: formatFlag(FORMAT_NAMES),
     topic,
     kafkaBroker,
     partitions,

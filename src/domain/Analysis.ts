@@ -10,12 +10,16 @@
  * after an idle or final flush; an error for a closed window is late.
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import { decodeUtf8, isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
-import { CombinedDecoder } from "./formats/Combined.ts"
+import type { FieldMapping } from "./formats/FieldMapping.ts"
+import { makeDecoder, type FormatName } from "./formats/Formats.ts"
+import type { LineDecoder } from "./formats/LineDecoder.ts"
+import { decodeUtf8, isErrorStatus, truncate } from "./LogRecord.ts"
 import { windowStartOf, WindowCell, type WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
-  readonly format: LineFormat | "combined"
+  readonly format: FormatName
+  /** `--field` mappings, for the formats that take them. */
+  readonly fields?: FieldMapping
   readonly windowMs: number
   readonly watermarkMs: number
   readonly threshold: number
@@ -81,10 +85,10 @@ export class Analysis {
   private readonly open = new Map<number, Map<number, WindowCell>>()
   // Cells touched since the last console report, closed or not.
   private readonly updated = new Set<WindowCell>()
-  private readonly decoder: RecordDecoder | CombinedDecoder
+  private readonly decoder: LineDecoder
 
   constructor(readonly settings: AnalysisSettings) {
-    this.decoder = settings.format === "combined" ? new CombinedDecoder() : new RecordDecoder(settings.format)
+    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? {} })
   }
 
   get watermarkMs(): number {

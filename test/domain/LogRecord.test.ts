@@ -3,7 +3,10 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
-import { CSV_HEADER, isErrorStatus, LogRecord, RecordDecoder, type LineFormat } from "../../src/domain/LogRecord.ts"
+import { CSV_HEADER } from "../../src/domain/formats/Csv.ts"
+import { makeDecoder, type FormatName } from "../../src/domain/formats/Formats.ts"
+import type { LineDecoder } from "../../src/domain/formats/LineDecoder.ts"
+import { isErrorStatus, LogRecord } from "../../src/domain/LogRecord.ts"
 import { parseEventTimeMs } from "../../src/domain/Timestamp.ts"
 
 // -- the expected verdict, computed without the decoder ------------------------
@@ -86,7 +89,7 @@ const expectedCsv = (line: string): Expected => {
   return expectedFromValue({ timestamp, ip, method, url, status: Number(status) })
 }
 
-const expectedFor = (format: LineFormat, line: string): Expected =>
+const expectedFor = (format: FormatName, line: string): Expected =>
   format === "json" ? expectedJson(line) : expectedCsv(line)
 
 const encoder = new TextEncoder()
@@ -100,7 +103,7 @@ interface PathCounts {
   rejected: number
 }
 
-const assertValidAs = (decoder: RecordDecoder, expected: Expected & { verdict: "valid" }, label: string): void => {
+const assertValidAs = (decoder: LineDecoder, expected: Expected & { verdict: "valid" }, label: string): void => {
   assert.strictEqual(decoder.status, expected.record.status, label)
   assert.strictEqual(decoder.eventTimeMs, expected.eventTimeMs, label)
   const record = decoder.record()
@@ -119,7 +122,7 @@ const assertValidAs = (decoder: RecordDecoder, expected: Expected & { verdict: "
  * Decodes `line` both ways and checks every observable of the decoder against `expected`: as bytes
  * inside a run of lines (`decodeAt`, which may take the line or hand it on), then as a string.
  */
-const assertAgrees = (decoder: RecordDecoder, line: string, expected: Expected, paths?: PathCounts): void => {
+const assertAgrees = (decoder: LineDecoder, line: string, expected: Expected, paths?: PathCounts): void => {
   const label = JSON.stringify(line)
   // A run holds valid UTF-8 (no lone surrogates) and has no \r before a line end (the caller drops it).
   if (!line.includes("\n") && !line.endsWith("\r") && utf8.decode(encoder.encode(line)) === line) {
@@ -147,7 +150,7 @@ const assertAgrees = (decoder: RecordDecoder, line: string, expected: Expected, 
   }
   if (paths !== undefined) {
     if (decoder.reason !== "") paths.rejected++
-    else if (decoder["decoded"] === undefined) paths.fast++
+    else if ((decoder as unknown as { decoded: unknown }).decoded === undefined) paths.fast++
     else paths.slow++
   }
 }
@@ -387,12 +390,11 @@ const assertWellMixed = (paths: PathCounts, runs: number, stringFastPath: boolea
 
 describe("RecordDecoder agrees with JSON.parse + the LogRecord Schema", () => {
   /** Every line of `lines` decoded both ways agrees with the reference, and every path is well used. */
-  const agreesOnEveryKind = (format: LineFormat, lines: fc.Arbitrary<string>, runs: number) => {
-    const decoder = new RecordDecoder(format)
+  const agreesOnEveryKind = (format: FormatName, lines: fc.Arbitrary<string>, runs: number) => {
+    const decoder = makeDecoder(format)
     const paths = { bytes: 0, fast: 0, slow: 0, rejected: 0 }
     fc.assert(fc.property(lines, (line) => assertAgrees(decoder, line, expectedFor(format, line), paths)), { numRuns: runs })
-    // Only JSON has a string fast path (`fastJson`); CSV strings go straight to the Schema.
-    assertWellMixed(paths, runs, format === "json")
+    assertWellMixed(paths, runs, true)
   }
 
   it("on JSON lines of every kind", () => agreesOnEveryKind("json", jsonLine, 10_000))
@@ -423,18 +425,18 @@ describe("RecordDecoder agrees with JSON.parse + the LogRecord Schema", () => {
 
   it.prop("on records from the Schema's Arbitrary, in both formats", [schemaRecords], ([record]) => {
     const jsonText = JSON.stringify(record)
-    assertAgrees(new RecordDecoder("json"), jsonText, expectedJson(jsonText))
+    assertAgrees(makeDecoder("json"), jsonText, expectedJson(jsonText))
     const csvText = [record.timestamp, record.ip, record.method, record.url].map(quoteCsv).join(",") + `,${record.status}`
-    assertAgrees(new RecordDecoder("csv"), csvText, expectedCsv(csvText))
+    assertAgrees(makeDecoder("csv"), csvText, expectedCsv(csvText))
     const expectedValid = parseEventTimeMs(record.timestamp) !== undefined && record.status >= 100 && record.status <= 599
-    assert.strictEqual(new RecordDecoder("json").decode(jsonText), expectedValid ? "valid" : "rejected")
+    assert.strictEqual(makeDecoder("json").decode(jsonText), expectedValid ? "valid" : "rejected")
   }, { arbitrary: { runs: 3000 } })
 
   it("keeps no state from one line to the next", () => {
     // The same line must get the same answer whatever came before it.
     fc.assert(
-      fc.property(fc.constantFrom<LineFormat>("json", "csv"), fc.array(fc.oneof(jsonLine, csvLine), { minLength: 2, maxLength: 6 }), (format, lines) => {
-        const shared = new RecordDecoder(format)
+      fc.property(fc.constantFrom<FormatName>("json", "csv"), fc.array(fc.oneof(jsonLine, csvLine), { minLength: 2, maxLength: 6 }), (format, lines) => {
+        const shared = makeDecoder(format)
         for (const line of lines) assertAgrees(shared, line, expectedFor(format, line))
       }),
       { numRuns: 1500 }
@@ -445,11 +447,11 @@ describe("RecordDecoder agrees with JSON.parse + the LogRecord Schema", () => {
 // -- examples -----------------------------------------------------------------
 
 const decodeJson = (line: string) => {
-  const decoder = new RecordDecoder("json")
+  const decoder = makeDecoder("json")
   return { verdict: decoder.decode(line), decoder }
 }
 const decodeCsv = (line: string) => {
-  const decoder = new RecordDecoder("csv")
+  const decoder = makeDecoder("csv")
   return { verdict: decoder.decode(line), decoder }
 }
 

@@ -1,0 +1,467 @@
+/**
+ * `--format json` (the default): one JSON object per line, carrying the
+ * record's five fields under their own names, or under the names that
+ * `--field NAME=PATH` gives (see `FieldMapping.ts`). Extra fields are ignored.
+ *
+ * Without `--field` the record is exactly the `LogRecord` Schema: an ISO-8601
+ * `timestamp` string and an integer `status`. With `--field` the log was
+ * written by another program, so the forms web servers write are accepted
+ * too: a `status` that is a string of digits (nginx's `escape=json`), and a
+ * `timestamp` that is an epoch number (Caddy's `ts`) or a string of one. An
+ * epoch value below 10^11 is seconds (up to the year 5138), any other is
+ * milliseconds (from 1973-03-03 on); both are truncated to milliseconds.
+ *
+ * The fast path reads bytes: a flat object in any key order, with any JSON
+ * whitespace, extra members of any kind, and record fields that are plain
+ * strings (no escapes) or plain numbers. Anything else (escapes in a record
+ * field, duplicate keys, a nested record field, a failed check) goes to
+ * `JSON.parse` and the Schema, which decide.
+ */
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import { LogRecord, Status, Timestamp, type LogRecord as Record_ } from "../LogRecord.ts"
+import { formatInstant, InstantReader, parseEventTimeMs } from "../Timestamp.ts"
+import { FieldDecoder } from "./FieldDecoder.ts"
+import { describeFieldMapping, isMapped, RECORD_FIELDS, type FieldMapping, type RecordField } from "./FieldMapping.ts"
+import type { Format } from "./Format.ts"
+import type { Verdict } from "./LineDecoder.ts"
+
+/** Milliseconds since the epoch of an epoch number (seconds below 10^11, else milliseconds), or undefined. */
+export const epochMsOf = (value: number): number | undefined => {
+  if (!(value >= 0)) return undefined
+  // Seconds go through microseconds first, so that 1748631167.123 (a double just below) stays .123.
+  const ms = value < 1e11 ? Math.floor(Math.round(value * 1e6) / 1000) : Math.floor(value)
+  return ms <= MAX_EPOCH_MS ? ms + 0 : undefined
+}
+
+// 9999-12-31T23:59:59.999Z: the last instant with a four-digit year.
+const MAX_EPOCH_MS = 253402300799999
+
+const epochCheck = { expected: "an epoch time in seconds (below 10^11) or milliseconds, up to the year 9999" }
+const EpochNumber = Schema.Number.check(Schema.makeFilter((value: number) => epochMsOf(value) !== undefined, epochCheck))
+const EpochText = Schema.String.check(
+  Schema.makeFilter((text: string) => /^[0-9]+(\.[0-9]+)?$/.test(text) && epochMsOf(Number(text)) !== undefined, epochCheck)
+)
+const StatusText = Schema.String.check(
+  Schema.makeFilter((text: string) => /^[0-9]+$/.test(text) && Number(text) >= 100 && Number(text) <= 599, {
+    expected: "a string of digits from 100 to 599"
+  })
+)
+
+/** The record as other programs write it: what `--field` accepts. */
+export const MappedRecord = Schema.Struct({
+  timestamp: Schema.Union([Timestamp, EpochNumber, EpochText]),
+  ip: Schema.String,
+  method: Schema.String,
+  url: Schema.String,
+  status: Schema.Union([Status, StatusText])
+})
+
+const decodeRecord = Schema.decodeUnknownResult(LogRecord)
+const decodeMapped = Schema.decodeUnknownResult(MappedRecord)
+
+const toRecord = (mapped: typeof MappedRecord.Type): Record_ => ({
+  timestamp: typeof mapped.timestamp === "string" && parseEventTimeMs(mapped.timestamp) !== undefined
+    ? mapped.timestamp
+    : formatInstant(epochMsOf(Number(mapped.timestamp))!),
+  ip: mapped.ip,
+  method: mapped.method,
+  url: mapped.url,
+  status: Number(mapped.status)
+})
+
+const TIMESTAMP = 1
+const IP = 2
+const METHOD = 4
+const URL = 8
+const STATUS = 16
+const ALL_FIELDS = 31
+const BITS: Readonly<Record<RecordField, number>> = { timestamp: TIMESTAMP, ip: IP, method: METHOD, url: URL, status: STATUS }
+// The generator's order: a line with these keys in it and nothing else is its own errors/ line.
+const CANONICAL_ORDER = [TIMESTAMP, IP, METHOD, URL, STATUS]
+
+interface Key {
+  readonly bytes: Uint8Array
+  readonly bit: number
+}
+
+export class JsonDecoder extends FieldDecoder {
+  private readonly instants = new InstantReader()
+  // Whether `--field` renamed anything: the lenient forms are then accepted.
+  private readonly mapped: boolean
+  // The top-level key of each field, when every path is one key (else the fast path is off).
+  private readonly keys: ReadonlyArray<Key> | undefined
+  private readonly paths: Readonly<Record<RecordField, ReadonlyArray<string>>>
+  private readonly mappingNote: string
+
+  constructor(mapping: FieldMapping) {
+    super()
+    this.mapped = isMapped(mapping)
+    const paths = {} as Record<RecordField, ReadonlyArray<string>>
+    for (const name of RECORD_FIELDS) paths[name] = mapping[name] ?? [name]
+    this.paths = paths
+    this.keys = RECORD_FIELDS.every((name) => paths[name].length === 1)
+      ? RECORD_FIELDS.map((name) => ({ bytes: Buffer.from(paths[name][0]!, "utf8"), bit: BITS[name] }))
+      : undefined
+    this.mappingNote = this.mapped ? ` (fields mapped with --field ${describeFieldMapping(mapping)})` : ""
+  }
+
+  decodeAt(bytes: Uint8Array, start: number): number {
+    this.beginBytes(bytes, start)
+    return this.keys === undefined ? -1 : this.objectAt(bytes, start)
+  }
+
+  decode(line: string): Verdict {
+    const length = this.beginString(line)
+    if (length >= 0 && this.keys !== undefined && this.objectAt(this.bytes, 0) === length) return "valid"
+    return this.slowJson(line)
+  }
+
+  // -- the fast path: return -1 to defer to the Schema ------------------------
+
+  /** A flat object whose record fields are plain, from `start` to the end of its line. */
+  private objectAt(bytes: Uint8Array, start: number): number {
+    const length = bytes.length
+    let p = start
+    let c = bytes[p]
+    let canonical = !this.mapped
+    while (c === 32 || c === 9 || c === 13) {
+      c = bytes[++p]
+      canonical = false
+    }
+    if (c !== 123) return -1
+    let seen = 0
+    let order = 0
+    p++
+    for (;;) {
+      c = bytes[p]
+      while (c === 32 || c === 9 || c === 13) {
+        c = bytes[++p]
+        canonical = false
+      }
+      if (c !== 34) return -1
+      const keyStart = ++p
+      for (;;) {
+        if (p >= length) return -1
+        c = bytes[p]!
+        if (c === 34) break
+        if (c === 92 || c < 32) return -1
+        if (c >= 128) this.nonAscii = true
+        p++
+      }
+      const bit = this.keyBit(bytes, keyStart, p)
+      c = bytes[++p]
+      while (c === 32 || c === 9 || c === 13) {
+        c = bytes[++p]
+        canonical = false
+      }
+      if (c !== 58) return -1
+      c = bytes[++p]
+      while (c === 32 || c === 9 || c === 13) {
+        c = bytes[++p]
+        canonical = false
+      }
+      if (bit === 0) {
+        canonical = false
+        p = this.skipValue(bytes, p, 0)
+      } else {
+        // A duplicate key: JSON.parse keeps the last, the Schema then judges it.
+        if ((seen & bit) !== 0) return -1
+        seen |= bit
+        if (CANONICAL_ORDER[order++] !== bit) canonical = false
+        p = this.fieldValue(bytes, p, bit)
+      }
+      if (p < 0) return -1
+      c = bytes[p]
+      while (c === 32 || c === 9 || c === 13) {
+        c = bytes[++p]
+        canonical = false
+      }
+      if (c === 44) {
+        p++
+        continue
+      }
+      if (c !== 125) return -1
+      break
+    }
+    if (seen !== ALL_FIELDS) return -1
+    const close = ++p
+    c = bytes[p]
+    while (c === 32 || c === 9 || c === 13) c = bytes[++p]
+    if (p !== length && c !== 10) return -1
+    // A `\r` just before the end is not part of the line.
+    this.lineEnd = p > close && bytes[p - 1] === 13 ? p - 1 : p
+    this.isCanonical = canonical && this.lineEnd === close
+    return p
+  }
+
+  /** Which record field the key `bytes[start, end)` names, as its bit, or 0. */
+  private keyBit(bytes: Uint8Array, start: number, end: number): number {
+    const keys = this.keys!
+    const length = end - start
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!.bytes
+      if (key.length !== length) continue
+      let i = 0
+      while (i < length && bytes[start + i] === key[i]) i++
+      if (i === length) return keys[k]!.bit
+    }
+    return 0
+  }
+
+  /** A record field's value at `p`, if plain and valid; returns the index after it, or -1. */
+  private fieldValue(bytes: Uint8Array, p: number, bit: number): number {
+    const c = bytes[p]!
+    if (c === 34) {
+      const valueStart = p + 1
+      if (bit === TIMESTAMP) {
+        const end = this.instants.read(bytes, this.view, valueStart, bytes.length)
+        if (end >= 0 && bytes[end] === 34) {
+          this.timestampStart = valueStart
+          this.timestampEnd = end
+          this.eventTimeMs = this.instants.epochMs
+          return end + 1
+        }
+        if (!this.mapped) return -1
+      }
+      const end = this.plainStringEnd(bytes, valueStart)
+      if (end < 0) return -1
+      if (bit === STATUS || bit === TIMESTAMP) {
+        if (!this.mapped) return -1
+        return this.numberField(bytes, valueStart, end, bit, true) ? end + 1 : -1
+      }
+      if (bit === IP) {
+        this.ipStart = valueStart
+        this.ipEnd = end
+      } else if (bit === METHOD) {
+        this.methodStart = valueStart
+        this.methodEnd = end
+      } else {
+        this.urlStart = valueStart
+        this.urlEnd = end
+      }
+      return end + 1
+    }
+    if (bit === STATUS) {
+      // A plain positive integer; fractions, exponents and leading zeros go to the Schema.
+      let value = c - 48
+      if (value < 1 || value > 9) return -1
+      let i = p + 1
+      for (;;) {
+        const d = bytes[i]! - 48
+        if (!(d >= 0 && d <= 9)) break
+        value = value * 10 + d
+        i++
+      }
+      const next = bytes[i]
+      if (next === 46 || next === 101 || next === 69 || value < 100 || value > 599) return -1
+      this.status = value
+      return i
+    }
+    if (bit === TIMESTAMP && this.mapped) {
+      const end = numberEnd(bytes, p)
+      return end >= 0 && this.numberField(bytes, p, end, TIMESTAMP, false) ? end : -1
+    }
+    return -1
+  }
+
+  /**
+   * The lenient forms: a status or an epoch timestamp as the text `bytes[start, end)`, a JSON
+   * number or (`quoted`) the content of a string. Read as `JSON.parse` and the Schema would.
+   */
+  private numberField(bytes: Uint8Array, start: number, end: number, bit: number, quoted: boolean): boolean {
+    if (quoted) {
+      // Digits, and for a timestamp an optional fraction.
+      let i = start
+      while (i < end && bytes[i]! >= 48 && bytes[i]! <= 57) i++
+      if (i === start) return false
+      if (bit === TIMESTAMP && i < end && bytes[i] === 46) {
+        const fraction = ++i
+        while (i < end && bytes[i]! >= 48 && bytes[i]! <= 57) i++
+        if (i === fraction) return false
+      }
+      if (i !== end) return false
+    }
+    let text = ""
+    for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]!)
+    const value = Number(text)
+    if (bit === STATUS) {
+      if (!(value >= 100 && value <= 599)) return false
+      this.status = value
+      return true
+    }
+    const epochMs = epochMsOf(value)
+    if (epochMs === undefined) return false
+    this.eventTimeMs = epochMs
+    this.timestampIsEpoch = true
+    return true
+  }
+
+  /** Index of the quote closing a JSON string with no escape or control character, or -1. */
+  private plainStringEnd(bytes: Uint8Array, start: number): number {
+    const length = bytes.length
+    for (let i = start; i < length; i++) {
+      const c = bytes[i]!
+      if (c === 34) return i
+      if (c === 92 || c < 32) return -1
+      if (c >= 128) this.nonAscii = true
+    }
+    return -1
+  }
+
+  // -- a validating skip over any JSON value, for the members the record ignores --
+
+  /** The index just after the JSON value at `p`, or -1 if it is not one (or too deep). */
+  private skipValue(bytes: Uint8Array, p: number, depth: number): number {
+    const c = bytes[p]
+    if (c === 34) return this.skipString(bytes, p + 1)
+    if (c === 45 || (c !== undefined && c >= 48 && c <= 57)) return numberEnd(bytes, p)
+    if (c === 116) return literalEnd(bytes, p, TRUE)
+    if (c === 102) return literalEnd(bytes, p, FALSE)
+    if (c === 110) return literalEnd(bytes, p, NULL)
+    if ((c === 123 || c === 91) && depth < MAX_DEPTH) return this.skipContainer(bytes, p, depth + 1)
+    return -1
+  }
+
+  /** An object or array at `p`. */
+  private skipContainer(bytes: Uint8Array, p: number, depth: number): number {
+    const isObject = bytes[p] === 123
+    const close = isObject ? 125 : 93
+    p = skipWhitespace(bytes, p + 1)
+    if (bytes[p] === close) return p + 1
+    for (;;) {
+      if (isObject) {
+        if (bytes[p] !== 34) return -1
+        p = this.skipString(bytes, p + 1)
+        if (p < 0) return -1
+        p = skipWhitespace(bytes, p)
+        if (bytes[p] !== 58) return -1
+        p = skipWhitespace(bytes, p + 1)
+      }
+      p = this.skipValue(bytes, p, depth)
+      if (p < 0) return -1
+      p = skipWhitespace(bytes, p)
+      const c = bytes[p]
+      if (c === close) return p + 1
+      if (c !== 44) return -1
+      p = skipWhitespace(bytes, p + 1)
+    }
+  }
+
+  /** The index after the quote closing the string whose content starts at `p`, escapes checked, or -1. */
+  private skipString(bytes: Uint8Array, p: number): number {
+    const length = bytes.length
+    while (p < length) {
+      const c = bytes[p]!
+      if (c === 34) return p + 1
+      if (c < 32) return -1
+      if (c >= 128) this.nonAscii = true
+      if (c === 92) {
+        const e = bytes[p + 1]
+        if (e === 117) {
+          for (let i = 2; i < 6; i++) if (!isHexDigit(bytes[p + i])) return -1
+          p += 6
+          continue
+        }
+        if (e !== 34 && e !== 92 && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) return -1
+        p += 2
+        continue
+      }
+      p++
+    }
+    return -1
+  }
+
+  // -- the slow path: JSON.parse and the Schema decide -----------------------
+
+  private slowJson(line: string): "valid" | "rejected" {
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch (error) {
+      // JSON.parse says where it stopped ("Unexpected end of JSON input"), which helps find the culprit.
+      return this.reject(`not valid JSON: ${(error as Error).message}`)
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      return this.reject(`expected a JSON object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`)
+    }
+    if (!this.mapped) return this.accept(decodeRecord(value))
+    const paths = this.paths
+    const fields = {
+      timestamp: at(value, paths.timestamp),
+      ip: at(value, paths.ip),
+      method: at(value, paths.method),
+      url: at(value, paths.url),
+      status: at(value, paths.status)
+    }
+    const verdict = this.accept(Result.map(decodeMapped(fields), toRecord))
+    if (verdict === "rejected") this.reason += this.mappingNote
+    return verdict
+  }
+}
+
+/** The value at a path of keys through nested objects, or undefined. */
+const at = (value: unknown, path: ReadonlyArray<string>): unknown => {
+  let current = value
+  for (const key of path) {
+    if (current === null || typeof current !== "object" || Array.isArray(current) || !Object.hasOwn(current, key)) return undefined
+    current = (current as Record<string, unknown>)[key]
+  }
+  return current
+}
+
+// Deeper values go to JSON.parse: the skip recurses.
+const MAX_DEPTH = 16
+
+const TRUE = [116, 114, 117, 101]
+const FALSE = [102, 97, 108, 115, 101]
+const NULL = [110, 117, 108, 108]
+
+const literalEnd = (bytes: Uint8Array, p: number, literal: ReadonlyArray<number>): number => {
+  for (let i = 0; i < literal.length; i++) if (bytes[p + i] !== literal[i]) return -1
+  return p + literal.length
+}
+
+const skipWhitespace = (bytes: Uint8Array, p: number): number => {
+  let c = bytes[p]
+  while (c === 32 || c === 9 || c === 13) c = bytes[++p]
+  return p
+}
+
+const isHexDigit = (c: number | undefined): boolean =>
+  c !== undefined && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 48 && c <= 57
+
+/** The end of a JSON number at `p` (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`), or -1. */
+const numberEnd = (bytes: Uint8Array, p: number): number => {
+  if (bytes[p] === 45) p++
+  if (bytes[p] === 48) p++
+  else if (isDigit(bytes[p])) while (isDigit(bytes[p])) p++
+  else return -1
+  if (bytes[p] === 46) {
+    p++
+    if (!isDigit(bytes[p])) return -1
+    while (isDigit(bytes[p])) p++
+  }
+  if (bytes[p] === 101 || bytes[p] === 69) {
+    p++
+    if (bytes[p] === 43 || bytes[p] === 45) p++
+    if (!isDigit(bytes[p])) return -1
+    while (isDigit(bytes[p])) p++
+  }
+  return p
+}
+
+export const json = {
+  name: "json",
+  description: "one JSON object per line with timestamp, ip, method, url and status (extra fields ignored; see --field)",
+  acceptsFieldMapping: true,
+  decoder: (options) => new JsonDecoder(options.fields),
+  encoding: {
+    header: undefined,
+    timestamp: formatInstant,
+    line: (timestamp, ip, method, url, status) =>
+      `{"timestamp":"${timestamp}","ip":"${ip}","method":"${method}","url":"${url}","status":${status}}`
+  }
+} as const satisfies Format

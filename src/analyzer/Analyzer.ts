@@ -146,6 +146,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   })
 
   // -- the pipeline ---------------------------------------------------------
+  let announcedFormat: string | undefined = undefined
   const onEvents = Effect.fnUntraced(function*(events: ReadonlyArray<LineBatch | typeof TICK>) {
     const now = yield* Clock.currentTimeMillis
     for (const event of events) {
@@ -154,6 +155,10 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, out)
       analysis.ingest(event.lines, now, out)
+      if (analysis.detectedFormat !== announcedFormat) {
+        announcedFormat = analysis.detectedFormat
+        yield* Console.error(`loglens: --format auto reads ${source.description} as ${announcedFormat}`)
+      }
       position = event.position
       dirty = true
     }

@@ -10,6 +10,7 @@
  * after an idle or final flush; an error for a closed window is late.
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
+import { AutoDecoder } from "./formats/Auto.ts"
 import type { FieldMapping } from "./formats/FieldMapping.ts"
 import { makeDecoder, type FormatName } from "./formats/Formats.ts"
 import type { LineDecoder } from "./formats/LineDecoder.ts"
@@ -64,6 +65,8 @@ export interface AnalysisSnapshot {
   readonly closedThroughMs: number | null
   readonly counters: Counters
   readonly cells: ReadonlyArray<WindowCellJson>
+  /** The format `--format auto` chose, once it has. */
+  readonly detectedFormat?: string
 }
 
 /** How much of a rejected line is kept in `rejected/`. */
@@ -229,8 +232,14 @@ export class Analysis {
       maxEventTimeMs: Number.isFinite(this.maxEventTimeMs) ? this.maxEventTimeMs : null,
       closedThroughMs: Number.isFinite(this.closedThroughMs) ? this.closedThroughMs : null,
       counters: { ...this.counters },
-      cells
+      cells,
+      ...(this.detectedFormat === undefined ? {} : { detectedFormat: this.detectedFormat })
     }
+  }
+
+  /** The format `--format auto` chose, once it has. */
+  get detectedFormat(): string | undefined {
+    return this.decoder instanceof AutoDecoder ? this.decoder.chosen : undefined
   }
 
   /** Restores a snapshot taken with the same settings; the idle clock waits for `sourceReady` or a valid record. */
@@ -238,6 +247,9 @@ export class Analysis {
     this.maxEventTimeMs = snapshot.maxEventTimeMs ?? -Infinity
     this.closedThroughMs = snapshot.closedThroughMs ?? -Infinity
     Object.assign(this.counters, snapshot.counters)
+    if (snapshot.detectedFormat !== undefined && this.decoder instanceof AutoDecoder) {
+      this.decoder.restoreChoice(snapshot.detectedFormat)
+    }
     this.open.clear()
     for (const json of snapshot.cells) {
       const cell = WindowCell.fromJSON(json)

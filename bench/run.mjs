@@ -1,4 +1,4 @@
-// `npm run bench`: loglens's performance figures (issue 5), each next to a
+// `npm run bench`: loglens's performance figures (issues 5 and 13), each next to a
 // plain-Node reference measured in the same run. See bench/README.md.
 //
 // Env: BENCH_RUNS (3), BENCH_LINES (1000000), BENCH_E2E_SECONDS (30), BENCH_E2E_RATE (800000),
@@ -336,6 +336,20 @@ const figures = {
     })
   },
 
+  async 9() {
+    const file = path.join(WORK, "varied.jsonl")
+    writeVariedJson(file, LINES)
+    const m = await replay(file, "json", "analyze-json", LINES)
+    const shaped = generatorShapedJsonRate
+    const ok = m.p >= 1.5e6 && (shaped === undefined || m.p >= 0.9 * shaped)
+    row({
+      figure: "9. analyzer --input replay, varied JSON (4 layouts and zones, 0-9 fraction digits, extra fields, 12 % errors, 50,000 IPs)",
+      value: `${fmt(m.p)} lines/s${shaped === undefined ? "" : ` (${ratio(m.p, shaped)} figure 3)`}`,
+      reference: `${fmt(m.r)} lines/s (JSON.parse every line)`, ratio: ratio(m.p, m.r),
+      target: "≥ 1,500,000 lines/s and ≥ 0.9× figure 3", pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
+    })
+  },
+
   async 8() {
     // A bench TCP server feeds the analyzer; per sample, 100 errors of a fresh status, a pause,
     // then the 101st; latency = write of the 101st line → the alert's part file appearing in alerts/.
@@ -394,9 +408,8 @@ const figures = {
   }
 }
 
-const REFERENCE_LABEL = { json: "JSON.parse every line", csv: "split every line", combined: "a regular expression per line" }
-
-const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.5e6) => {
+/** The generator's file of `LINES` lines in `format` (made once per bench run). */
+const generatedFile = async (format) => {
   const file = path.join(WORK, `replay.${format}`)
   if (!fs.existsSync(file)) {
     const gen = run([MAIN, "generate", "--rate", "0", "--count", String(LINES), "--seed", `replay-${format}`, "--format", format, "--urls", "100"], {
@@ -404,14 +417,19 @@ const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.
     })
     await gen.exited
   }
-  const m = await alternate(
+  return file
+}
+
+/** `RUNS` replays of `file` by the analyzer, alternating with the reference `refMode` on the same file. */
+const replay = (file, format, refMode, expectedLines) =>
+  alternate(
     async (i) => {
-      const out = path.join(WORK, `replay-${format}-${i}`)
+      const out = path.join(WORK, `replay-${path.basename(file)}-${i}`)
       const an = run([MAIN, "analyze", "--input", file, "--format", format, "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"])
       an.stdout.resume()
       if ((await an.exited) !== 0) throw new Error(`analyzer failed: ${an.stderrText()}`)
       const s = analyzerSummary(an.stderrText())
-      if (s.lines !== LINES + (format === "csv" ? 1 : 0)) throw new Error(`analyzer read ${s.lines} lines`)
+      if (s.lines !== expectedLines) throw new Error(`analyzer read ${s.lines} lines, expected ${expectedLines}`)
       return s.lines / s.seconds
     },
     async () => {
@@ -419,6 +437,16 @@ const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.
       return r.lines / r.seconds
     }
   )
+
+// Figure 3's median, for figure 9's comparison (when both run).
+let generatorShapedJsonRate
+
+const REFERENCE_LABEL = { json: "JSON.parse every line", csv: "split every line", combined: "a regular expression per line" }
+
+const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.5e6) => {
+  const file = await generatedFile(format)
+  const m = await replay(file, format, refMode, LINES + (format === "csv" ? 1 : 0))
+  if (format === "json") generatorShapedJsonRate = m.p
   const ok = m.p >= minRate && (!compareTarget || m.p >= m.r)
   row({
     figure,
@@ -426,6 +454,63 @@ const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.
     ratio: ratio(m.p, m.r), target: `≥ ${fmt(minRate)} lines/s${compareTarget ? " and ≥ 1.0× reference" : ""}`,
     pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
   })
+}
+
+/**
+ * Figure 9's file: the same kind of records as real JSON access logs write them, from four
+ * sources merged in runs of 1 to 1,000 lines. Each source has its own key layout (compact,
+ * spaced, reordered, extra fields first), extra fields of simple kinds and time zone (+02:00,
+ * -05:00, Z, +05:30); fraction digits vary from 0 to 9 per line (as Go's RFC 3339 "nano" format
+ * trims zeros). 12 % errors, 50,000 IPs, all in one 30 s window. Seeded.
+ */
+const writeVariedJson = (file, count) => {
+  let state = 0x9e3779b9
+  const next = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0)
+  }
+  const pick = (xs) => xs[next() % xs.length]
+  const ips = Array.from({ length: 50_000 }, () => `${(next() % 223) + 1}.${next() % 256}.${next() % 256}.${(next() % 254) + 1}`)
+  const agents = ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0", "Go-http-client/1.1", "kube-probe/1.30"]
+  const methods = ["GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD"]
+  const pad = (n, w) => String(n).padStart(w, "0")
+  const zoneText = (zone) =>
+    zone === undefined ? "Z" : `${zone < 0 ? "-" : "+"}${pad(Math.floor(Math.abs(zone) / 60), 2)}:${pad(Math.abs(zone) % 60, 2)}`
+  const sources = [
+    { zone: 120, line: (t, ip, m, u, s, n) => `{"timestamp":"${t}","ip":"${ip}","method":"${m}","url":"${u}","status":${s},"bytes":${n},"user_agent":"${pick(agents)}","request_time":${(n % 5000) / 1000}}` },
+    { zone: -300, line: (t, ip, m, u, s, n) => `{"timestamp": "${t}", "ip": "${ip}", "method": "${m}", "url": "${u}", "status": ${s}, "bytes": ${n}, "referer": "-"}` },
+    { zone: undefined, line: (t, ip, m, u, s, n) => `{"ip":"${ip}","status":${s},"timestamp":"${t}","url":"${u}","method":"${m}","upstream":null,"cached":${n % 2 === 0}}` },
+    { zone: 330, line: (t, ip, m, u, s, n) => `{"level":"info","host":"web-${n % 8}","timestamp":"${t}","request_time":${(n % 5000) / 1000},"ip":"${ip}","method":"${m}","url":"${u}","status":${s}}` }
+  ]
+  const base = Date.parse("2025-05-30T18:52:30.000Z")
+  const fd = fs.openSync(file, "w")
+  let out = ""
+  let source = sources[0]
+  let run = 0
+  for (let i = 0; i < count; i++) {
+    if (run-- <= 0) {
+      source = pick(sources)
+      run = next() % 1000
+    }
+    const instant = base + Math.floor((i * 29_000) / count)
+    const local = new Date(instant + (source.zone ?? 0) * 60_000)
+    const digits = next() % 10
+    const fraction = digits === 0 ? "" : `.${(pad(local.getUTCMilliseconds(), 3) + pad(next() % 1_000_000, 6)).slice(0, digits)}`
+    const timestamp = `${local.toISOString().slice(0, 19)}${fraction}${zoneText(source.zone)}`
+    const roll = next() % 100
+    const status = roll < 12 ? pick([404, 404, 500, 503, 403, 400]) : pick([200, 200, 200, 201, 204, 301, 304])
+    const url = next() % 4 === 0 ? `/api/v1/items?id=${next() % 100}&page=1` : `/resource/${next() % 100}`
+    out += source.line(timestamp, ips[next() % ips.length], pick(methods), url, status, next() % 50_000) + "\n"
+    if (out.length > 1 << 20) {
+      fs.writeSync(fd, out)
+      out = ""
+    }
+  }
+  fs.writeSync(fd, out)
+  fs.closeSync(fd)
 }
 
 const kafkaUnavailable = async () => {

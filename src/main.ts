@@ -27,7 +27,8 @@ import {
   parseRate,
   parseStatusDistribution
 } from "./domain/Options.ts"
-import { describeFormats, ENCODABLE_FORMAT_NAMES, FORMAT_NAMES } from "./domain/formats/Formats.ts"
+import { describeFieldMapping, isMapped, parseFieldMapping } from "./domain/formats/FieldMapping.ts"
+import { describeFormats, ENCODABLE_FORMAT_NAMES, FORMAT_NAMES, formatNamed } from "./domain/formats/Formats.ts"
 import { runGenerator } from "./generator/Generator.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore } from "./sinks/CheckpointStore.ts"
@@ -118,6 +119,13 @@ const analyze = Command.make(
   {
     mode,
     format: formatFlag(FORMAT_NAMES),
+    field: Flags.repeated(
+      "field",
+      "JSON: where the log keeps a record field, as NAME=PATH (NAME one of timestamp, ip, method, url, status; " +
+        "PATH a key, dotted for nested objects: --field ip=request.remote_ip). Repeat it for each field. " +
+        "(default: each field under its own name)",
+      parseFieldMapping
+    ),
     topic,
     kafkaBroker,
     partitions,
@@ -127,7 +135,7 @@ const analyze = Command.make(
     ),
     host: Flags.text("host", "Local mode: the TCP server to read from.", "localhost"),
     port: Flags.wholeNumber("port", "Local mode: its port.", 9999, { min: 1, max: 65535 }),
-    window: Flags.duration("window", "Tumbling event-time window size.", "30s", 1),
+    window: Flags.duration("window", "Tumbling event-time window size.", "30s", { minMs: 1 }),
     watermark: Flags.duration(
       "watermark",
       "Allowed lateness: the watermark trails the newest event time by this much.",
@@ -141,12 +149,12 @@ const analyze = Command.make(
       min: 0,
       unit: "errors"
     }),
-    trigger: Flags.duration("trigger", "How often the console table is printed.", "30s", 1),
+    trigger: Flags.duration("trigger", "How often the console table is printed.", "30s", { minMs: 1 }),
     commitInterval: Flags.duration(
       "commit-interval",
       "Longest time between two durable commits of outputs and checkpoint.",
       "1s",
-      1
+      { minMs: 1 }
     ),
     output: Flags.text("output", "Output folder.", "./output"),
     checkpoint: Flags.text("checkpoint", "Checkpoint folder.", "./checkpoint"),
@@ -160,7 +168,10 @@ const analyze = Command.make(
       1024 * 1024,
       { min: 64, unit: "bytes" }
     ),
-    maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h"),
+    // A setting, not a sanity check: year 2999 may be wanted (`--max-future 10000000h`).
+    maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h", {
+      max: { ms: 100_000 * 365 * 24 * 3_600_000, words: "100,000 years" }
+    }),
     groupId: Flags.text("group-id", "Production mode: Kafka consumer group.", "loglens-analyzer"),
     startingOffsets: Flags.choice(
       "starting-offsets",
@@ -178,6 +189,12 @@ const analyze = Command.make(
     const commitIntervalMs = flags.commitInterval
     const maxFutureMs = flags.maxFuture
     const input = Option.getOrUndefined(flags.input)
+    if (isMapped(flags.field) && !formatNamed(flags.format).acceptsFieldMapping) {
+      return yield* new OptionError({
+        message: `--field maps the fields of JSON logs; --format ${flags.format} has fixed fields, so leave out --field`,
+        commandPath: ["loglens", "analyze"]
+      })
+    }
     if (flags.mode === "production" && input !== undefined) {
       return yield* new OptionError({
         message: "--input replays a file in local mode; leave out --mode production to use it",
@@ -226,11 +243,20 @@ const analyze = Command.make(
     }
 
     yield* runAnalyzer({
-      analysis: { format: flags.format, windowMs, watermarkMs, threshold: flags.threshold, idleTimeoutMs, maxFutureMs },
+      analysis: {
+        format: flags.format,
+        fields: flags.field,
+        windowMs,
+        watermarkMs,
+        threshold: flags.threshold,
+        idleTimeoutMs,
+        maxFutureMs
+      },
       triggerMs,
       commitIntervalMs,
       checkpointSettings: {
-        format: flags.format,
+        // The mapping decides what the lines mean, so a checkpoint is only valid for the same one.
+        format: isMapped(flags.field) ? `${flags.format} --field ${describeFieldMapping(flags.field)}` : flags.format,
         window: `${windowMs}ms`,
         watermark: `${watermarkMs}ms`,
         threshold: flags.threshold

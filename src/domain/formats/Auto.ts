@@ -95,7 +95,7 @@ export class AutoDecoder implements LineDecoder {
 export const autoFormat = (formats: ReadonlyArray<Format>) => ({
   name: "auto" as const,
   description: `one of ${formats.map((format) => format.name).join(", ")}: the first line one of them accepts decides (said on stderr)`,
-  acceptsFieldMapping: true,
+  acceptsFieldMapping: false,
   decoder: (options: DecoderOptions) =>
     new AutoDecoder(formats.map((format) => [format.name, format.decoder(options)] as const)),
   encoding: undefined

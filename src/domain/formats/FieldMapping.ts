@@ -22,8 +22,8 @@ export const parseFieldMapping = (values: ReadonlyArray<string>): Parsed<FieldMa
   for (const value of values) {
     const equals = value.indexOf("=")
     const name = equals < 0 ? value : value.slice(0, equals)
-    const path = equals < 0 ? [] : value.slice(equals + 1).split(".")
-    if (!isRecordField(name)) {
+    const path = value.slice(equals + 1).split(".")
+    if (equals < 0 || !isRecordField(name)) {
       return { ok: false, message: `--field expects NAME=PATH with NAME one of ${RECORD_FIELDS.join(", ")}, got "${value}"` }
     }
     if (path.length === 0 || path.some((key) => key.length === 0)) {

@@ -77,8 +77,71 @@ const URL = 8
 const STATUS = 16
 const ALL_FIELDS = 31
 const BITS: Readonly<Record<RecordField, number>> = { timestamp: TIMESTAMP, ip: IP, method: METHOD, url: URL, status: STATUS }
-// The generator's order: a line with these keys in it and nothing else is its own errors/ line.
+// The generator's order and separators: a line with these and nothing else is its own errors/ line.
 const CANONICAL_ORDER = [TIMESTAMP, IP, METHOD, URL, STATUS]
+const CANONICAL_SEPARATORS = ["{\"timestamp\":", ",\"ip\":", ",\"method\":", ",\"url\":", ",\"status\":"].map((text) =>
+  Uint8Array.from(text, (ch) => ch.charCodeAt(0))
+)
+// Layouts learned per decoder, at most: real logs have one or a few.
+const MAX_STEPS = 64
+const UNKNOWN_LAYOUT = -2
+
+/** A member of a known layout: the bytes before its value, the field it is, and the members seen after it. */
+class Step {
+  readonly next: Array<Step> = []
+  readonly separator: Literal
+  readonly bit: number
+  // The fields of the layout up to here.
+  readonly seen: number
+  // The layout up to here is the generator's, member for member.
+  readonly canonical: boolean
+  // A key up to here holds a non-ASCII character (string offsets are then not byte offsets).
+  readonly nonAscii: boolean
+
+  constructor(separator: Literal, bit: number, seen: number, canonical: boolean, nonAscii: boolean) {
+    this.separator = separator
+    this.bit = bit
+    this.seen = seen
+    this.canonical = canonical
+    this.nonAscii = nonAscii
+  }
+}
+
+/** Fixed bytes (at least 4), compared four at a time: a quarter of the loads of a byte loop. */
+class Literal {
+  readonly length: number
+  // Offsets of the 32-bit words that cover the bytes (the last may overlap the one before) and their values.
+  private readonly offsets: ReadonlyArray<number>
+  private readonly words: ReadonlyArray<number>
+  private readonly first: number
+
+  readonly bytes: Uint8Array
+
+  constructor(bytes: Uint8Array) {
+    const copy = Uint8Array.from(bytes)
+    this.bytes = copy
+    const view = new DataView(copy.buffer)
+    const offsets: Array<number> = []
+    for (let offset = 0; offset < copy.length - 4; offset += 4) offsets.push(offset)
+    offsets.push(copy.length - 4)
+    this.length = copy.length
+    this.offsets = offsets
+    this.words = offsets.map((offset) => view.getUint32(offset, true))
+    this.first = this.words[0]!
+  }
+
+  /** Whether the bytes stand at `at` in `view`. */
+  at(view: DataView<ArrayBufferLike>, at: number): boolean {
+    if (at + this.length > view.byteLength || view.getUint32(at, true) !== this.first) return false
+    for (let i = 1; i < this.offsets.length; i++) {
+      if (view.getUint32(at + this.offsets[i]!, true) !== this.words[i]) return false
+    }
+    return true
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array | undefined): boolean =>
+  b !== undefined && a.length === b.length && a.every((x, i) => x === b[i])
 
 interface Key {
   readonly bytes: Uint8Array
@@ -93,10 +156,17 @@ export class JsonDecoder extends FieldDecoder {
   private readonly keys: ReadonlyArray<Key> | undefined
   private readonly paths: Readonly<Record<RecordField, ReadonlyArray<string>>>
   private readonly mappingNote: string
+  // The layouts of lines read so far, as a tree of separators (see `objectAt`), and its size.
+  private readonly layouts: Step
+  private stepCount = 0
+  // The members of the line read key by key: where each separator starts and ends (its value's start), its field.
+  private readonly separators: Array<number> = []
+  private readonly memberBits: Array<number> = []
 
   constructor(mapping: FieldMapping) {
     super()
     this.mapped = isMapped(mapping)
+    this.layouts = new Step(new Literal(new Uint8Array(4)), 0, 0, !this.mapped, false)
     const paths = {} as Record<RecordField, ReadonlyArray<string>>
     for (const name of RECORD_FIELDS) paths[name] = mapping[name] ?? [name]
     this.paths = paths
@@ -119,25 +189,95 @@ export class JsonDecoder extends FieldDecoder {
 
   // -- the fast path: return -1 to defer to the Schema ------------------------
 
-  /** A flat object whose record fields are plain, from `start` to the end of its line. */
+  /**
+   * A flat object whose record fields are plain, from `start` to the end of its line. The bytes
+   * between one value and the next (`,"ip":` or `, "ip": `) are compared four at a time against
+   * those of the layouts of lines seen before; a line of a new layout is read key by key, and
+   * its layout learned.
+   */
   private objectAt(bytes: Uint8Array, start: number): number {
-    const length = bytes.length
+    const end = this.knownLayoutAt(bytes, start)
+    return end === UNKNOWN_LAYOUT ? this.anyLayoutAt(bytes, start) : end
+  }
+
+  /** The line read along the known layouts, or `UNKNOWN_LAYOUT` when it leaves them. */
+  private knownLayoutAt(bytes: Uint8Array, start: number): number {
+    const view = this.view
+    let node = this.layouts
     let p = start
-    let c = bytes[p]
-    let canonical = !this.mapped
-    while (c === 32 || c === 9 || c === 13) {
-      c = bytes[++p]
-      canonical = false
-    }
-    if (c !== 123) return -1
-    let seen = 0
-    let order = 0
-    p++
     for (;;) {
+      const next = node.next
+      let step: Step | undefined = undefined
+      for (let i = 0; i < next.length; i++) {
+        const candidate = next[i]!
+        if (candidate.separator.at(view, p)) {
+          // Whitespace after it would mean the line only starts like this layout.
+          const c = bytes[p + candidate.separator.length]
+          if (c !== 32 && c !== 9 && c !== 13) {
+            step = candidate
+            break
+          }
+        }
+      }
+      if (step === undefined) break
+      p += step.separator.length
+      // A value the fast path cannot take fails the same way read key by key: no need to try.
+      p = step.bit === 0 ? this.skipValue(bytes, p, 0) : this.fieldValue(bytes, p, step.bit)
+      if (p < 0) return -1
+      node = step
+    }
+    if (node.seen !== ALL_FIELDS) return UNKNOWN_LAYOUT
+    if (node.nonAscii) this.nonAscii = true
+    let c = bytes[p]
+    const spaced = c === 32 || c === 9 || c === 13
+    while (c === 32 || c === 9 || c === 13) c = bytes[++p]
+    if (c !== 125) return UNKNOWN_LAYOUT
+    return this.endAt(bytes, p + 1, node.canonical && !spaced)
+  }
+
+  /** After the closing brace at `close - 1`: whitespace to the end of the line. */
+  private endAt(bytes: Uint8Array, close: number, canonical: boolean): number {
+    let p = close
+    let c = bytes[p]
+    while (c === 32 || c === 9 || c === 13) c = bytes[++p]
+    if (p !== bytes.length && c !== 10) return -1
+    // A `\r` just before the end is not part of the line.
+    this.lineEnd = p > close && bytes[p - 1] === 13 ? p - 1 : p
+    this.isCanonical = canonical && this.lineEnd === close
+    return p
+  }
+
+  /** The line read key by key; a valid line's layout is learned. */
+  private anyLayoutAt(bytes: Uint8Array, start: number): number {
+    const length = bytes.length
+    const separators = this.separators
+    const bits = this.memberBits
+    separators.length = 0
+    bits.length = 0
+    let canonical = !this.mapped
+    let p = start
+    let c: number | undefined
+    let seen = 0
+    for (let k = 0; ; k++) {
+      const separatorStart = p
       c = bytes[p]
+      let spaced = false
       while (c === 32 || c === 9 || c === 13) {
         c = bytes[++p]
-        canonical = false
+        spaced = true
+      }
+      if (k === 0) {
+        if (c !== 123) return -1
+      } else if (c === 125) {
+        if (spaced) canonical = false
+        break
+      } else if (c !== 44) {
+        return -1
+      }
+      c = bytes[++p]
+      while (c === 32 || c === 9 || c === 13) {
+        c = bytes[++p]
+        spaced = true
       }
       if (c !== 34) return -1
       const keyStart = ++p
@@ -153,46 +293,51 @@ export class JsonDecoder extends FieldDecoder {
       c = bytes[++p]
       while (c === 32 || c === 9 || c === 13) {
         c = bytes[++p]
-        canonical = false
+        spaced = true
       }
       if (c !== 58) return -1
       c = bytes[++p]
       while (c === 32 || c === 9 || c === 13) {
         c = bytes[++p]
-        canonical = false
+        spaced = true
       }
+      if (spaced || CANONICAL_ORDER[k] !== bit) canonical = false
+      separators.push(separatorStart, p)
+      bits.push(bit)
       if (bit === 0) {
-        canonical = false
         p = this.skipValue(bytes, p, 0)
       } else {
         // A duplicate key: JSON.parse keeps the last, the Schema then judges it.
         if ((seen & bit) !== 0) return -1
         seen |= bit
-        if (CANONICAL_ORDER[order++] !== bit) canonical = false
         p = this.fieldValue(bytes, p, bit)
       }
       if (p < 0) return -1
-      c = bytes[p]
-      while (c === 32 || c === 9 || c === 13) {
-        c = bytes[++p]
-        canonical = false
-      }
-      if (c === 44) {
-        p++
-        continue
-      }
-      if (c !== 125) return -1
-      break
     }
     if (seen !== ALL_FIELDS) return -1
-    const close = ++p
-    c = bytes[p]
-    while (c === 32 || c === 9 || c === 13) c = bytes[++p]
-    if (p !== length && c !== 10) return -1
-    // A `\r` just before the end is not part of the line.
-    this.lineEnd = p > close && bytes[p - 1] === 13 ? p - 1 : p
-    this.isCanonical = canonical && this.lineEnd === close
-    return p
+    const end = this.endAt(bytes, p + 1, canonical && bits.length === 5)
+    if (end >= 0) this.learn(bytes)
+    return end
+  }
+
+  /** Adds the layout of the valid line just read key by key to the known layouts, if there is room. */
+  private learn(bytes: Uint8Array): void {
+    const separators = this.separators
+    const bits = this.memberBits
+    let parent = this.layouts
+    for (let j = 0; j < bits.length; j++) {
+      const separator = bytes.subarray(separators[2 * j]!, separators[2 * j + 1]!)
+      const bit = bits[j]!
+      let step = parent.next.find((s) => s.bit === bit && sameBytes(s.separator.bytes, separator))
+      if (step === undefined) {
+        if (this.stepCount >= MAX_STEPS) return
+        const canonical = parent.canonical && bit === CANONICAL_ORDER[j] && sameBytes(separator, CANONICAL_SEPARATORS[j])
+        step = new Step(new Literal(separator), bit, parent.seen | bit, canonical, parent.nonAscii || separator.some((b) => b >= 128))
+        parent.next.push(step)
+        this.stepCount++
+      }
+      parent = step
+    }
   }
 
   /** Which record field the key `bytes[start, end)` names, as its bit, or 0. */
@@ -300,13 +445,15 @@ export class JsonDecoder extends FieldDecoder {
   /** Index of the quote closing a JSON string with no escape or control character, or -1. */
   private plainStringEnd(bytes: Uint8Array, start: number): number {
     const length = bytes.length
-    for (let i = start; i < length; i++) {
+    const view = this.view
+    for (let i = start; ; i++) {
+      i = plainRunEnd(view, i, length)
+      if (i >= length) return -1
       const c = bytes[i]!
       if (c === 34) return i
       if (c === 92 || c < 32) return -1
       if (c >= 128) this.nonAscii = true
     }
-    return -1
   }
 
   // -- a validating skip over any JSON value, for the members the record ignores --
@@ -351,7 +498,10 @@ export class JsonDecoder extends FieldDecoder {
   /** The index after the quote closing the string whose content starts at `p`, escapes checked, or -1. */
   private skipString(bytes: Uint8Array, p: number): number {
     const length = bytes.length
-    while (p < length) {
+    const view = this.view
+    for (;;) {
+      p = plainRunEnd(view, p, length)
+      if (p >= length) return -1
       const c = bytes[p]!
       if (c === 34) return p + 1
       if (c < 32) return -1
@@ -369,7 +519,6 @@ export class JsonDecoder extends FieldDecoder {
       }
       p++
     }
-    return -1
   }
 
   // -- the slow path: JSON.parse and the Schema decide -----------------------
@@ -425,6 +574,25 @@ const literalEnd = (bytes: Uint8Array, p: number, literal: ReadonlyArray<number>
 const skipWhitespace = (bytes: Uint8Array, p: number): number => {
   let c = bytes[p]
   while (c === 32 || c === 9 || c === 13) c = bytes[++p]
+  return p
+}
+
+/**
+ * The first index from `p` whose byte may end or escape a JSON string, or be outside printable
+ * ASCII (`"`, `\\`, below 0x20, 0x80 and up), skipping four plain bytes at a time; the caller
+ * looks at that byte. A tail shorter than four bytes is the caller's too.
+ */
+const plainRunEnd = (view: DataView<ArrayBufferLike>, p: number, length: number): number => {
+  while (p + 4 <= length) {
+    const x = view.getInt32(p, true)
+    const quote = x ^ 0x22222222
+    const backslash = x ^ 0x5c5c5c5c
+    // Per byte: below 0x20, or zero after the XOR (a quote, a backslash), or its top bit set.
+    if ((((x - 0x20202020) & ~x) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | x) & 0x80808080) {
+      return p
+    }
+    p += 4
+  }
   return p
 }
 

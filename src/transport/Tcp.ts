@@ -10,12 +10,16 @@
  * after it connected, whole lines in order, and slow clients are waited for
  * instead of losing lines. While no client is connected it waits for one
  * rather than writing into the void. At the end every client is ended after
- * its last line, and the server is done once all of them have closed.
+ * its last line, and the server is done once all of them have closed; after a
+ * stop (a signal), a client that still has not read its lines 5 s later is cut
+ * off, so that Ctrl-C never hangs on it.
  */
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
@@ -75,6 +79,8 @@ const HIGH_WATER = 4 * 1024 * 1024
 // Clients started together with the first one (already queued by the kernel, or about to be) all
 // get the first line: the stream starts this long after the first client.
 const START_GRACE = Duration.millis(20)
+// After a stop, how long clients get to take the lines already sent before they are cut off.
+const STOP_GRACE = Duration.seconds(5)
 
 export const TcpLineSink = {
   /** Serves lines on `host:port`; `onListening` learns the bound port (useful with port 0). */
@@ -105,9 +111,11 @@ export const TcpLineSink = {
               ))
             server.listen(options.port, options.host, () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
           }),
-          (port) =>
+          (port, exit) =>
             Effect.andThen(
-              endEveryClient(server, clients),
+              // After --count, every client gets its lines however long it takes; after a stop (a
+              // signal) or a failure, a client that does not read is not waited for forever.
+              Exit.isSuccess(exit) ? endEveryClient(server, clients) : endEveryClientWithin(server, clients, STOP_GRACE),
               Console.error(`loglens: ${addressOf(port)}: ${servedWords(served)}`)
             )
         )
@@ -184,3 +192,18 @@ const endEveryClient = (server: net.Server, clients: ReadonlySet<net.Socket>) =>
       for (const socket of clients) socket.end()
     })
   })
+
+/** `endEveryClient`, but clients still open after `grace` are closed, and the fact is said. */
+const endEveryClientWithin = (server: net.Server, clients: ReadonlySet<net.Socket>, grace: Duration.Duration) =>
+  endEveryClient(server, clients).pipe(
+    Effect.timeoutOption(grace),
+    Effect.flatMap((ended) => {
+      if (Option.isSome(ended)) return Effect.void
+      const left = [...clients]
+      for (const socket of left) socket.destroy()
+      return Console.error(
+        `loglens: ${left.length === 1 ? "1 client" : `${left.length} clients`} had not read the lines already sent ` +
+          `${Duration.format(grace)} after the stop; closed without them`
+      )
+    })
+  )

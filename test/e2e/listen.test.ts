@@ -126,6 +126,32 @@ describe("generate --listen with many clients", () => {
   })
 })
 
+describe("generate --listen: a stop", () => {
+  it("SIGINT with a client that never reads: the reading client ends cleanly, the other is cut off after 5 s, exit 0", async () => {
+    const { generator, port } = await serve(["--rate", "0"])
+    const reader = await connect(port)
+    const stuck = net.connect({ host: "127.0.0.1", port })
+    stuck.pause()
+    stuck.on("error", () => {})
+    // Let the stuck client's buffers fill, so that the generator waits for it.
+    await new Promise((r) => setTimeout(r, 1500))
+    const stoppedAt = performance.now()
+    generator.child.kill("SIGINT")
+    const done = await generator.done
+    const tookMs = performance.now() - stoppedAt
+    stuck.destroy()
+    expect(done.code, done.stderr).toBe(0)
+    expect(tookMs).toBeGreaterThan(4000)
+    expect(tookMs).toBeLessThan(15_000)
+    expect(done.stderr).toMatch(/1 client had not read the lines already sent 5s after the stop; closed without them/)
+    expect(done.stderr).toMatch(/sent [\d,]+ lines to tcp:/)
+    expect(await reader.closed).toEqual({ ended: true, error: undefined })
+    expect(reader.tail()).toBe("")
+    expect(reader.lines.length).toBeGreaterThan(0)
+    for (const line of [reader.lines[0]!, reader.lines.at(-1)!]) expect(JSON.parse(line)).toHaveProperty("status")
+  })
+})
+
 describe("generate --listen --rate: the clock starts with the first client", () => {
   it("--rate 100 with a first client after 2 s and a second after 3 s: both see lines spread evenly, no burst", async () => {
     const { generator, port } = await serve(["--rate", "100", "--count", "250"])

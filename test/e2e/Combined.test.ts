@@ -4,22 +4,13 @@
  * errors/ and windows/, auto-detection of all three formats, and the
  * generator's combined output read back by the analyzer.
  */
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { readPartLines, readParts, run, start, tempDir } from "./cli.ts"
 
 const fixture = (name: string) => path.resolve("test/fixtures", name)
-const dirs: Array<string> = []
-const freshDir = (prefix: string) => {
-  const dir = tempDir(prefix)
-  dirs.push(dir)
-  return dir
-}
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
 
 const AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 
@@ -58,7 +49,7 @@ const windowRows = (folder: string) =>
 const EXPECTED_REJECTED = ["10.0.0.20", "10.0.0.21", "10.0.0.22", "10.0.0.23", "10.0.0.24", "10.0.0.25", "10.0.0.26", "10.0.0.27", "10.0.0.28", "10.0.0.29"]
 
 const replay = async (file: string, format: string, extra: ReadonlyArray<string> = []) => {
-  const dir = freshDir("combined")
+  const dir = tempDir("combined")
   const result = await run([
     "analyze", "--input", file, "--format", format, ...extra,
     "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")
@@ -103,7 +94,7 @@ describe("analyze --format combined", () => {
     // Counted from the text, without the decoder: the status follows the quoted request.
     const errorCount = lines.filter((l) => /" (404|500) /.test(l)).length
     expect(errorCount).toBeGreaterThan(300)
-    const dir = freshDir("round-trip")
+    const dir = tempDir("round-trip")
     const analyzer = start(
       ["analyze", "--input", "-", "--format", "combined", "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")],
       { stdin: true }
@@ -138,7 +129,7 @@ describe("analyze --format auto", () => {
   })
 
   it("rejects the lines before the first one a format accepts, then keeps to that format", async () => {
-    const dir = freshDir("auto-undecided")
+    const dir = tempDir("auto-undecided")
     const input = path.join(dir, "in.txt")
     fs.writeFileSync(input, [
       "not a log line",
@@ -167,7 +158,7 @@ describe("analyze --format auto", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
     try {
       const port = String((server.address() as net.AddressInfo).port)
-      const dir = freshDir("auto-restart")
+      const dir = tempDir("auto-restart")
       const args = [
         "analyze", "--host", "127.0.0.1", "--port", port, "--format", "auto", "--commit-interval", "100ms",
         "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")

@@ -6,11 +6,11 @@
  *
  * The rules (README, "The combined format") are defined by the judge:
  * `splitCombinedLine` cuts a line into its fields and the `CombinedFields`
- * Schema checks them; `decode` uses it for every string and writes every
- * rejection reason. `decodeAt` is the fast path over bytes: it takes the lines
- * whose quoted fields hold no backslash and whose separators are single spaces,
- * and hands every other line back (-1), so the judge decides every doubtful
- * case. The property tests hold both to an independent reference.
+ * Schema checks them, and it writes every rejection reason. The fast path, over
+ * bytes (`decodeAt`, and `decode` over a string's bytes), takes the lines whose
+ * quoted fields hold no backslash and whose separators are single spaces, and
+ * hands every other line to the judge, which so decides every doubtful case.
+ * The property tests hold both to an independent reference.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"

@@ -11,7 +11,7 @@
  */
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
 import { AutoDecoder } from "./formats/Auto.ts"
-import type { FieldMapping } from "./formats/FieldMapping.ts"
+import { NO_MAPPING, type FieldMapping } from "./formats/FieldMapping.ts"
 import { makeDecoder, type FormatName } from "./formats/Formats.ts"
 import type { LineDecoder } from "./formats/LineDecoder.ts"
 import { decodeUtf8, isErrorStatus, truncate } from "./LogRecord.ts"
@@ -91,7 +91,7 @@ export class Analysis {
   private readonly decoder: LineDecoder
 
   constructor(readonly settings: AnalysisSettings) {
-    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? {} })
+    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? NO_MAPPING })
   }
 
   get watermarkMs(): number {

@@ -1,32 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CSV_HEADER } from "../../../src/domain/formats/Csv.ts"
 import { makeDecoder } from "../../../src/domain/formats/Formats.ts"
-import { agreesOnEveryKind, expectedCsv, csvLine } from "./agreement.ts"
+import { agreesOnEveryKind, assertExampleRecord, csvLine, decodeLine, EXAMPLE, expectedCsv } from "./agreement.ts"
 
 describe("the CSV decoder agrees with an RFC 4180 reading + the LogRecord Schema", () => {
   it("on CSV lines of every kind", () => agreesOnEveryKind(makeDecoder("csv"), csvLine, expectedCsv, 20_000))
 })
 
-const decodeCsv = (line: string) => {
-  const decoder = makeDecoder("csv")
-  return { verdict: decoder.decode(line), decoder }
-}
+const decodeCsv = (line: string) => decodeLine("csv", line)
 
-const EXAMPLE = `{"timestamp": "2025-05-30T18:52:47.123456Z", "ip": "192.168.1.100", "method": "GET", "url": "/resource/42", "status": 404}`
 
 describe("the CSV decoder, examples", () => {
   it("decodes a plain line", () => {
     const { verdict, decoder } = decodeCsv("2025-05-30T18:52:47.123456Z,192.168.1.100,GET,/resource/42,404")
-    assert.strictEqual(verdict, "valid")
-    assert.strictEqual(decoder.status, 404)
-    assert.strictEqual(decoder.eventTimeMs, Date.UTC(2025, 4, 30, 18, 52, 47, 123))
-    assert.deepStrictEqual(decoder.record(), {
-      timestamp: "2025-05-30T18:52:47.123456Z",
-      ip: "192.168.1.100",
-      method: "GET",
-      url: "/resource/42",
-      status: 404
-    })
+    assertExampleRecord(verdict, decoder)
   })
 
   it("skips the header line", () => {

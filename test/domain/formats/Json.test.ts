@@ -6,8 +6,11 @@ import { makeDecoder } from "../../../src/domain/formats/Formats.ts"
 import { parseEventTimeMs } from "../../../src/domain/Timestamp.ts"
 import {
   agreesOnEveryKind,
+  assertExampleRecord,
   assertAgrees,
   corrupt,
+  decodeLine,
+  EXAMPLE,
   type Expected,
   expectedJson,
   invalidTimestamp,
@@ -214,10 +217,7 @@ describe("the JSON decoder with --field agrees with the README's rules for mappe
 })
 
 describe("the JSON decoder with --field, examples", () => {
-  const decode = (mapping: FieldMapping, line: string) => {
-    const decoder = makeDecoder("json", { fields: mapping })
-    return { verdict: decoder.decode(line), decoder }
-  }
+  const decode = (mapping: FieldMapping, line: string) => decodeLine("json", line, { fields: mapping })
 
   it("reads nginx's escape=json line, its status a string of digits", () => {
     const { decoder, verdict } = decode(
@@ -275,25 +275,12 @@ describe("the JSON decoder with --field, examples", () => {
   })
 })
 
-const decodeJson = (line: string) => {
-  const decoder = makeDecoder("json")
-  return { verdict: decoder.decode(line), decoder }
-}
-const EXAMPLE = `{"timestamp": "2025-05-30T18:52:47.123456Z", "ip": "192.168.1.100", "method": "GET", "url": "/resource/42", "status": 404}`
+const decodeJson = (line: string) => decodeLine("json", line)
 
 describe("the JSON decoder, examples", () => {
   it("decodes the seed's example line (the README's record example, with microseconds)", () => {
     const { verdict, decoder } = decodeJson(EXAMPLE)
-    assert.strictEqual(verdict, "valid")
-    assert.strictEqual(decoder.status, 404)
-    assert.strictEqual(decoder.eventTimeMs, Date.UTC(2025, 4, 30, 18, 52, 47, 123))
-    assert.deepStrictEqual(decoder.record(), {
-      timestamp: "2025-05-30T18:52:47.123456Z",
-      ip: "192.168.1.100",
-      method: "GET",
-      url: "/resource/42",
-      status: 404
-    })
+    assertExampleRecord(verdict, decoder)
   })
 
   it("reads a +02:00 offset with six fractional digits as the UTC instant, truncated", () => {

@@ -9,7 +9,8 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import { CSV_HEADER } from "../../../src/domain/formats/Csv.ts"
-import type { FormatName } from "../../../src/domain/formats/Formats.ts"
+import type { DecoderOptions } from "../../../src/domain/formats/Format.ts"
+import { makeDecoder, type FormatName } from "../../../src/domain/formats/Formats.ts"
 import type { LineDecoder } from "../../../src/domain/formats/LineDecoder.ts"
 import { LogRecord } from "../../../src/domain/LogRecord.ts"
 import { parseEventTimeMs } from "../../../src/domain/Timestamp.ts"
@@ -400,4 +401,27 @@ export const agreesOnEveryKind = (
   const paths = { bytes: 0, fast: 0, slow: 0, rejected: 0 }
   fc.assert(fc.property(lines, (line) => assertAgrees(decoder, line, expected(line), paths)), { numRuns: runs })
   assertWellMixed(paths, runs)
+}
+
+/** One line through a fresh decoder: its verdict, and the decoder to read the rest from. */
+export const decodeLine = (format: FormatName, line: string, options?: DecoderOptions) => {
+  const decoder = makeDecoder(format, options)
+  return { verdict: decoder.decode(line), decoder }
+}
+
+export const EXAMPLE =
+  `{"timestamp": "2025-05-30T18:52:47.123456Z", "ip": "192.168.1.100", "method": "GET", "url": "/resource/42", "status": 404}`
+
+/** The decoder read `EXAMPLE`'s record (the CSV examples read the same record as a row). */
+export const assertExampleRecord = (verdict: string, decoder: LineDecoder): void => {
+  assert.strictEqual(verdict, "valid")
+  assert.strictEqual(decoder.status, 404)
+  assert.strictEqual(decoder.eventTimeMs, Date.UTC(2025, 4, 30, 18, 52, 47, 123))
+  assert.deepStrictEqual(decoder.record(), {
+    timestamp: "2025-05-30T18:52:47.123456Z",
+    ip: "192.168.1.100",
+    method: "GET",
+    url: "/resource/42",
+    status: 404
+  })
 }

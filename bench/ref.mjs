@@ -7,6 +7,7 @@
 //   node bench/ref.mjs gen-tcp N|0 [rate]        serve JSON lines on a TCP port (printed on stderr); 0 = forever
 //   node bench/ref.mjs analyze-json FILE         read, split lines, JSON.parse every line, count errors
 //   node bench/ref.mjs analyze-csv FILE          read, split lines, split fields, count errors
+//   node bench/ref.mjs analyze-combined FILE     read, split lines, one regular expression per line (ip, time, request, status), count errors
 //   node bench/ref.mjs tcp-json PORT SECONDS     connect, split lines, JSON.parse every line for SECONDS
 //   node bench/ref.mjs distinct FILE             exact distinct IPs and URLs of a JSON file, and the RSS it takes
 //   node bench/ref.mjs kafka-consume TOPIC N     raw kafkajs consumer (eachBatch), counts N messages
@@ -139,6 +140,17 @@ switch (mode) {
       if (line.length === 0 || line.startsWith("timestamp,")) return
       lines++
       if (Number(line.split(",")[4]) >= 400) errors++
+    }, (seconds) => report({ lines, errors, seconds }))
+    break
+  }
+  case "analyze-combined": {
+    let lines = 0, errors = 0
+    const COMBINED = /^(\S+) \S+ \S+ \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-)/
+    readLines(args[0], (line) => {
+      if (line.length === 0) return
+      lines++
+      const m = COMBINED.exec(line)
+      if (m !== null && Number(m[4]) >= 400) errors++
     }, (seconds) => report({ lines, errors, seconds }))
     break
   }

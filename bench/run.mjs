@@ -225,6 +225,10 @@ const figures = {
     await replayFigure("csv", "4. analyzer --input replay, CSV", "analyze-csv", false)
   },
 
+  async 11() {
+    await replayFigure("combined", "11. analyzer --input replay, combined (nginx/Apache access log)", "analyze-combined", false, 1.2e6)
+  },
+
   async 5() {
     // loglens: generator --listen at the target rate → analyzer over TCP, lines read sampled every 200 ms.
     const gen = run([MAIN, "generate", "--rate", String(E2E_RATE), "--seed", "e2e", "--listen", "0"])
@@ -479,15 +483,17 @@ const replay = (file, format, refMode, expectedLines) =>
 // Figure 3's median, for figure 9's comparison (when both run).
 let generatorShapedJsonRate
 
-const replayFigure = async (format, figure, refMode, compareTarget) => {
+const REFERENCE_LABEL = { json: "JSON.parse every line", csv: "split every line", combined: "a regular expression per line" }
+
+const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.5e6) => {
   const file = await generatedFile(format)
   const m = await replay(file, format, refMode, LINES + (format === "csv" ? 1 : 0))
   if (format === "json") generatorShapedJsonRate = m.p
-  const ok = m.p >= 1.5e6 && (!compareTarget || m.p >= m.r)
+  const ok = m.p >= minRate && (!compareTarget || m.p >= m.r)
   row({
     figure,
-    value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (${format === "json" ? "JSON.parse every line" : "split every line"})`,
-    ratio: ratio(m.p, m.r), target: compareTarget ? "≥ 1,500,000 lines/s and ≥ 1.0× reference" : "≥ 1,500,000 lines/s",
+    value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (${REFERENCE_LABEL[format]})`,
+    ratio: ratio(m.p, m.r), target: `≥ ${fmt(minRate)} lines/s${compareTarget ? " and ≥ 1.0× reference" : ""}`,
     pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
   })
 }

@@ -16,6 +16,7 @@
  */
 import * as Schema from "effect/Schema"
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
+import { AutoDecoder } from "./formats/Auto.ts"
 import { NO_MAPPING, type FieldMapping } from "./formats/FieldMapping.ts"
 import { makeDecoder, type FormatName } from "./formats/Formats.ts"
 import type { LineDecoder } from "./formats/LineDecoder.ts"
@@ -87,7 +88,9 @@ export const AnalysisProgress = Schema.Struct({
   counters: Schema.Struct({
     lines: Count, valid: Count, errors: Count, rejected: Count, late: Count,
     lateBehindMs: Count, lateWatermarkMs: Count, lateAfterClose: Count
-  })
+  }),
+  /** The format `--format auto` chose, once it has. */
+  detectedFormat: Schema.optional(Schema.String)
 })
 export type AnalysisProgress = typeof AnalysisProgress.Type
 const progressFields = AnalysisProgress.fields
@@ -390,8 +393,14 @@ export class Analysis {
     return {
       partitions,
       closedThroughMs: finiteOrNull(this.closedThroughMs),
-      counters: { ...this.counters }
+      counters: { ...this.counters },
+      ...(this.detectedFormat === undefined ? {} : { detectedFormat: this.detectedFormat })
     }
+  }
+
+  /** The format `--format auto` chose, once it has. */
+  get detectedFormat(): string | undefined {
+    return this.decoder instanceof AutoDecoder ? this.decoder.chosen : undefined
   }
 
   /** Restores a snapshot taken with the same settings; the idle clock waits for `sourceReady` or a valid record. */
@@ -407,6 +416,9 @@ export class Analysis {
     this.closingWatermarkMs = minMs === Infinity ? -Infinity : minMs
     this.closedThroughMs = snapshot.closedThroughMs ?? -Infinity
     Object.assign(this.counters, snapshot.counters)
+    if (snapshot.detectedFormat !== undefined && this.decoder instanceof AutoDecoder) {
+      this.decoder.restoreChoice(snapshot.detectedFormat)
+    }
     this.open.clear()
     this.changed.clear()
     this.closedWindows = []

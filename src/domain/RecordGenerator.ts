@@ -4,6 +4,9 @@
  * URL `/resource/1..N` and a status of 200, 404 or 500 by a percentage split.
  * Randomness comes from a seeded generator (sfc32), so one seed always gives
  * the same records; only the timestamps, taken from the caller's clock, differ.
+ * A format that writes more than the five fields (combined: bytes, referer,
+ * user agent) draws them from a second generator, so a seed gives the same
+ * records in every format.
  */
 import { encodingOf, type FormatName } from "./formats/Formats.ts"
 import type { RecordEncoding } from "./formats/Format.ts"
@@ -19,10 +22,8 @@ export interface GeneratorSettings {
 const METHODS = ["GET", "POST", "PUT", "DELETE"] as const
 
 export class RecordGenerator {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
+  private readonly random: Sfc32
+  private readonly extras: Sfc32
   private cachedMs = Number.NaN
   private cachedTimestamp = ""
   private readonly encoding: RecordEncoding
@@ -31,8 +32,8 @@ export class RecordGenerator {
     const encoding = encodingOf(settings.format)
     if (encoding === undefined) throw new Error(`the generator cannot write --format ${settings.format}`)
     this.encoding = encoding
-    ;[this.a, this.b, this.c, this.d] = seedState(settings.seed)
-    for (let i = 0; i < 12; i++) this.next()
+    this.random = new Sfc32(settings.seed)
+    this.extras = new Sfc32(`${settings.seed} extras`)
   }
 
   /** The format's header line, when it has one. */
@@ -50,18 +51,33 @@ export class RecordGenerator {
     const line = this.encoding.line
     const [ok, notFound] = this.settings.statusDistribution
     const urls = this.settings.urls
+    const random = this.random
+    const extras = this.extras
     for (let i = 0; i < count; i++) {
-      const ip = `${(this.next() % 254) + 1}.${this.next() % 256}.${this.next() % 256}.${(this.next() % 254) + 1}`
-      const method = METHODS[this.next() & 3]!
-      const url = `/resource/${(this.next() % urls) + 1}`
-      const roll = this.next() % 100
+      const ip = `${(random.next() % 254) + 1}.${random.next() % 256}.${random.next() % 256}.${(random.next() % 254) + 1}`
+      const method = METHODS[random.next() & 3]!
+      const url = `/resource/${(random.next() % urls) + 1}`
+      const roll = random.next() % 100
       const status = roll < ok ? 200 : roll < ok + notFound ? 404 : 500
-      into.push(line(timestamp, ip, method, url, status))
+      into.push(line(timestamp, ip, method, url, status, extras.next()))
     }
   }
+}
 
-  /** sfc32: small, fast, and good enough for synthetic traffic. Returns an unsigned 32-bit integer. */
-  private next(): number {
+/** sfc32: small, fast, and good enough for synthetic traffic. */
+class Sfc32 {
+  private a: number
+  private b: number
+  private c: number
+  private d: number
+
+  constructor(seed: string) {
+    ;[this.a, this.b, this.c, this.d] = seedState(seed)
+    for (let i = 0; i < 12; i++) this.next()
+  }
+
+  /** An unsigned 32-bit integer. */
+  next(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0
     this.d = (this.d + 1) | 0
     this.a = this.b ^ (this.b >>> 9)

@@ -124,18 +124,18 @@ export const parseEventTimeMs = (text: string, start = 0, end = text.length): nu
 export const formatInstant = (epochMs: number): string => new Date(epochMs).toISOString()
 
 // A non-digit makes the pair negative, which every range check above refuses.
-const digits2 = (bytes: Uint8Array, at: number): number => {
+export const digits2 = (bytes: Uint8Array, at: number): number => {
   const tens = bytes[at]! - 48
   const ones = bytes[at + 1]! - 48
   return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1e6
 }
 
 const isLeapYear = (year: number): boolean => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
-const daysInMonth = (year: number, month: number): number =>
+export const daysInMonth = (year: number, month: number): number =>
   month === 2 ? (isLeapYear(year) ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 
 // Howard Hinnant's days_from_civil: days since 1970-01-01 in the proleptic Gregorian calendar.
-const daysFromCivil = (year: number, month: number, day: number): number => {
+export const daysFromCivil = (year: number, month: number, day: number): number => {
   const y = month <= 2 ? year - 1 : year
   const era = Math.floor(y / 400)
   const yearOfEra = y - era * 400

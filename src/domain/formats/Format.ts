@@ -16,8 +16,11 @@ export interface RecordEncoding {
   readonly header: string | undefined
   /** The timestamp text of an instant (the generator computes it once per batch). */
   readonly timestamp: (epochMs: number) => string
-  /** One record's line, without its `\n`. */
-  readonly line: (timestamp: string, ip: string, method: string, url: string, status: number) => string
+  /**
+   * One record's line, without its `\n`. `draw` is a random 32-bit number of the line's own, for
+   * the fields a format writes besides the five (the combined format's bytes, referer, user agent).
+   */
+  readonly line: (timestamp: string, ip: string, method: string, url: string, status: number, draw: number) => string
 }
 
 export interface Format {

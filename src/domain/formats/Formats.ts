@@ -3,13 +3,18 @@
  * is one new module beside these, implementing `LineDecoder` (see
  * `LineDecoder.ts`) and exporting its `Format`, plus one line here.
  */
+import { autoFormat } from "./Auto.ts"
+import { combined } from "./Combined.ts"
 import { csv } from "./Csv.ts"
 import type { DecoderOptions, Format, RecordEncoding } from "./Format.ts"
 import { json } from "./Json.ts"
 import type { LineDecoder } from "./LineDecoder.ts"
 import { NO_MAPPING } from "./FieldMapping.ts"
 
-export const FORMATS = [json, csv] as const
+// The formats `--format auto` chooses among, in the order it tries them.
+const DETECTABLE = [json, csv, combined] as const
+
+export const FORMATS = [...DETECTABLE, autoFormat(DETECTABLE)] as const
 
 export type FormatName = (typeof FORMATS)[number]["name"]
 

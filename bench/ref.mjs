@@ -7,9 +7,12 @@
 //   node bench/ref.mjs gen-tcp N|0 [rate]        serve JSON lines on a TCP port (printed on stderr); 0 = forever
 //   node bench/ref.mjs analyze-json FILE         read, split lines, JSON.parse every line, count errors
 //   node bench/ref.mjs analyze-csv FILE          read, split lines, split fields, count errors
+//   node bench/ref.mjs analyze-combined FILE     read, split lines, one regular expression per line (ip, time, request, status), count errors
 //   node bench/ref.mjs tcp-json PORT SECONDS     connect, split lines, JSON.parse every line for SECONDS
 //   node bench/ref.mjs distinct FILE             exact distinct IPs and URLs of a JSON file, and the RSS it takes
 //   node bench/ref.mjs kafka-consume TOPIC N     raw kafkajs consumer (eachBatch), counts N messages
+//   node bench/ref.mjs append-file FILE RATE S   a log writer: appends JSON lines to FILE at RATE lines/s for S seconds ("written N" on stdout)
+//   node bench/ref.mjs follow-count FILE         plain tail -f: fs.watch + read loop counting lines, "lines read N" every 200 ms
 import * as fs from "node:fs"
 import * as net from "node:net"
 
@@ -140,6 +143,17 @@ switch (mode) {
     }, (seconds) => report({ lines, errors, seconds }))
     break
   }
+  case "analyze-combined": {
+    let lines = 0, errors = 0
+    const COMBINED = /^(\S+) \S+ \S+ \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-)/
+    readLines(args[0], (line) => {
+      if (line.length === 0) return
+      lines++
+      const m = COMBINED.exec(line)
+      if (m !== null && Number(m[4]) >= 400) errors++
+    }, (seconds) => report({ lines, errors, seconds }))
+    break
+  }
   case "tcp-json": {
     let lines = 0, start
     const splitter = lineSplitter((line) => {
@@ -198,6 +212,53 @@ switch (mode) {
         }
       }
     })
+    break
+  }
+  case "append-file": {
+    // Whole lines, written every 2 ms or so: what is due at the rate since the start, at most
+    // BATCH × 4 lines a write (after a stall it catches up over several writes). "written N" on
+    // stdout every 100 ms says how far it really is.
+    const [file, rate, seconds] = [args[0], Number(args[1]), Number(args[2])]
+    const total = Math.round(rate * seconds)
+    const batch = makeLines()
+    const fd = fs.openSync(file, "a")
+    process.stderr.write("ref: writing\n")
+    const start = now()
+    let sent = 0
+    const progress = setInterval(() => process.stdout.write(`written ${sent}\n`), 100)
+    const step = () => {
+      const due = Math.min(Math.floor(((now() - start) * rate) / 1000), total, sent + BATCH * 4) - sent
+      if (due > 0) {
+        fs.writeSync(fd, batch(due))
+        sent += due
+      }
+      if (sent < total) return due === BATCH * 4 ? setImmediate(step) : setTimeout(step, 2)
+      fs.closeSync(fd)
+      clearInterval(progress)
+      process.stdout.write(`written ${sent}\n`)
+      report({ lines: sent, seconds: (now() - start) / 1000 })
+    }
+    step()
+    break
+  }
+  case "follow-count": {
+    const fd = fs.openSync(args[0], "r")
+    const buffer = Buffer.allocUnsafe(1 << 20)
+    let position = 0, lines = 0
+    const drain = () => {
+      for (;;) {
+        const n = fs.readSync(fd, buffer, 0, buffer.length, position)
+        if (n === 0) return
+        position += n
+        for (let i = 0; i < n; i++) if (buffer[i] === 10) lines++
+      }
+    }
+    fs.watch(args[0], drain)
+    setInterval(drain, 250) // the same fallback poll as loglens
+    setInterval(() => process.stdout.write(`lines read ${lines.toLocaleString("en-US")}\n`), 200)
+    process.stderr.write("ref: following\n")
+    process.on("SIGTERM", () => process.exit(0))
+    drain()
     break
   }
   default:

@@ -1,9 +1,9 @@
-// `npm run bench`: loglens's performance figures (issue 5), each next to a
+// `npm run bench`: loglens's performance figures (issues 5 and 13), each next to a
 // plain-Node reference measured in the same run. See bench/README.md.
 //
 // Env: BENCH_RUNS (3), BENCH_LINES (1000000), BENCH_E2E_SECONDS (30), BENCH_E2E_RATE (800000),
 //      BENCH_ONLY (comma list of figure numbers), KAFKA_BROKERS (localhost:9092), BENCH_KAFKA_LINES (500000),
-//      BENCH_LATENCY_SAMPLES (50).
+//      BENCH_LATENCY_SAMPLES (50), BENCH_FOLLOW_RATE (200000), BENCH_FOLLOW_SECONDS (20).
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -20,6 +20,8 @@ const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS ?? 30)
 const E2E_RATE = Number(process.env.BENCH_E2E_RATE ?? 800_000)
 const KAFKA_LINES = Number(process.env.BENCH_KAFKA_LINES ?? 500_000)
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 50)
+const FOLLOW_RATE = Number(process.env.BENCH_FOLLOW_RATE ?? 200_000)
+const FOLLOW_SECONDS = Number(process.env.BENCH_FOLLOW_SECONDS ?? 20)
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : undefined
 const BROKERS = process.env.KAFKA_BROKERS ?? "localhost:9092"
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "loglens-bench-"))
@@ -96,6 +98,50 @@ const countLines = (readable) =>
     readable.on("end", () => resolve({ lines, seconds: (now() - first) / 1000 }))
     readable.on("error", reject)
   })
+
+/** `[ms, N]` for every `lines read N` a child prints on stdout (loglens's console report, a reference's progress). */
+const linesReadSamples = (child) => {
+  const points = []
+  let buffer = ""
+  child.stdout.setEncoding("utf8")
+  child.stdout.on("data", (d) => {
+    buffer += d
+    let nl
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      const m = /lines read ([\d,]+)/.exec(line)
+      if (m) points.push([now(), Number(m[1].replaceAll(",", ""))])
+    }
+  })
+  return points
+}
+
+/**
+ * Keeping up with a source that produces `rate` lines/s, from samples `[ms, lines read]`: the mean rate,
+ * the slowest 1 s, and the lag (lines produced by then, `producedAt(ms)`, minus lines read; by default
+ * the lines due at the rate since the first sample) over the first and last thirds; "growing" = the
+ * last third's median lag exceeds the first's by more than 1 s of lines.
+ */
+const keepingUp = (measured, rate, producedAt = (t) => measured[0][1] + (rate * (t - measured[0][0])) / 1000) => {
+  const [tStart, lStart] = measured[0], [tEnd, lEnd] = measured.at(-1)
+  const lagAt = ([t, l]) => producedAt(t) - l
+  const third = Math.floor(measured.length / 3)
+  const lagFirst = median(measured.slice(0, third).map(lagAt))
+  const lagLast = median(measured.slice(-third).map(lagAt))
+  const perSecond = []
+  for (let i = 0; i < measured.length; i++) {
+    const j = measured.findIndex(([t]) => t >= measured[i][0] + 1000)
+    if (j > 0) perSecond.push(((measured[j][1] - measured[i][1]) / (measured[j][0] - measured[i][0])) * 1000)
+  }
+  return {
+    mean: ((lEnd - lStart) / (tEnd - tStart)) * 1000,
+    slowest: Math.min(...perSecond),
+    lagFirst,
+    lagLast,
+    growing: lagLast - lagFirst > rate
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -179,6 +225,10 @@ const figures = {
     await replayFigure("csv", "4. analyzer --input replay, CSV", "analyze-csv", false)
   },
 
+  async 11() {
+    await replayFigure("combined", "11. analyzer --input replay, combined (nginx/Apache access log)", "analyze-combined", false, 1.2e6)
+  },
+
   async 5() {
     // loglens: generator --listen at the target rate → analyzer over TCP, lines read sampled every 200 ms.
     const gen = run([MAIN, "generate", "--rate", String(E2E_RATE), "--seed", "e2e", "--listen", "0"])
@@ -188,19 +238,7 @@ const figures = {
       MAIN, "analyze", "--port", port, "--host", "127.0.0.1", "--trigger", "200ms",
       "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
     ])
-    const points = [] // [ms, lines read]
-    let buffer = ""
-    an.stdout.setEncoding("utf8")
-    an.stdout.on("data", (d) => {
-      buffer += d
-      let nl
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        const m = /lines read ([\d,]+)/.exec(line)
-        if (m) points.push([now(), Number(m[1].replaceAll(",", ""))])
-      }
-    })
+    const points = linesReadSamples(an)
     const deadline = now() + 60_000
     while (!(points.length > 0 && points.at(-1)[1] > 0) && now() < deadline) await sleep(50)
     const t0 = points.at(-1)?.[0] ?? now()
@@ -209,19 +247,7 @@ const figures = {
     gen.kill("SIGTERM")
     await Promise.all([an.exited, gen.exited])
     const measured = points.filter(([t]) => t >= t0 && t <= t0 + E2E_SECONDS * 1000 + 100)
-    const [tStart, lStart] = measured[0], [tEnd, lEnd] = measured.at(-1)
-    const mean = ((lEnd - lStart) / (tEnd - tStart)) * 1000
-    // Lag: lines due at the generator's rate since t0, minus lines the analyzer read since t0.
-    const lagAt = ([t, l]) => (E2E_RATE * (t - tStart)) / 1000 - (l - lStart)
-    const third = Math.floor(measured.length / 3)
-    const lagFirst = median(measured.slice(0, third).map(lagAt))
-    const lagLast = median(measured.slice(-third).map(lagAt))
-    const perSecond = []
-    for (let i = 0; i < measured.length; i++) {
-      const j = measured.findIndex(([t]) => t >= measured[i][0] + 1000)
-      if (j > 0) perSecond.push(((measured[j][1] - measured[i][1]) / (measured[j][0] - measured[i][0])) * 1000)
-    }
-    const growing = lagLast - lagFirst > E2E_RATE * 1 // more than one second's worth of lines
+    const { mean, slowest, lagFirst, lagLast, growing } = keepingUp(measured, E2E_RATE)
     // Reference: plain TCP server at rate 0 → plain client JSON.parse-ing every line, 10 s.
     const refSeconds = Math.min(10, E2E_SECONDS)
     const rs = run([REF, "gen-tcp", "0"])
@@ -233,7 +259,7 @@ const figures = {
     const refRate = ref.lines / ref.seconds
     row({
       figure: `5. generator → TCP → analyzer, ${E2E_SECONDS} s at --rate ${fmt(E2E_RATE)}`,
-      value: `${fmt(mean)} lines/s (slowest 1 s: ${fmt(Math.min(...perSecond))}); lag ${fmt(lagFirst)} → ${fmt(lagLast)} lines`,
+      value: `${fmt(mean)} lines/s (slowest 1 s: ${fmt(slowest)}); lag ${fmt(lagFirst)} → ${fmt(lagLast)} lines`,
       reference: `${fmt(refRate)} lines/s (rate 0, ${refSeconds} s)`, ratio: ratio(mean, refRate),
       target: "≥ 800,000 lines/s for 30 s, no growing lag", pass: verdict(mean >= 8e5 && !growing),
       runs: `1 run of ${E2E_SECONDS} s (${measured.length} samples)`
@@ -285,6 +311,20 @@ const figures = {
       reference: `RSS ${refRss} MB (exact Sets of IPs and URLs)`, ratio: ratio(median(rss), refRss),
       target: "RSS ≤ 250 MB; error ≤ 2 %", pass: verdict(median(rss) <= 250 && Math.max(...errs) <= 0.02),
       runs: `RSS ${rss.join(" / ")} MB; error ${errs.map((e) => (e * 100).toFixed(2) + " %").join(" / ")}`
+    })
+  },
+
+  async 9() {
+    const file = path.join(WORK, "varied.jsonl")
+    writeVariedJson(file, LINES)
+    const m = await replay(file, "json", "analyze-json", LINES)
+    const shaped = generatorShapedJsonRate
+    const ok = m.p >= 1.5e6 && (shaped === undefined || m.p >= 0.9 * shaped)
+    row({
+      figure: "9. analyzer --input replay, varied JSON (4 layouts and zones, 0-9 fraction digits, extra fields, 12 % errors, 50,000 IPs)",
+      value: `${fmt(m.p)} lines/s${shaped === undefined ? "" : ` (${ratio(m.p, shaped)} figure 3)`}`,
+      reference: `${fmt(m.r)} lines/s (JSON.parse every line)`, ratio: ratio(m.p, m.r),
+      target: "≥ 1,500,000 lines/s and ≥ 0.9× figure 3", pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
     })
   },
 
@@ -346,10 +386,72 @@ const figures = {
   },
   async 13() {
     for (const cells of [1_000, 10_000, 30_000]) await checkpointFigure(cells)
+  },
+
+  async 12() {
+    // A log writer appends to a file at FOLLOW_RATE; the follower's "lines read" is sampled every 200 ms.
+    const follow = async (name, args) => {
+      const file = path.join(WORK, `follow-${name}.log`)
+      fs.writeFileSync(file, "")
+      const reader = run(args(file))
+      await waitFor(reader, /analysing|ref: following/)
+      await sleep(500) // the file is open and watched
+      const points = linesReadSamples(reader)
+      const writer = run([REF, "append-file", file, String(FOLLOW_RATE), String(FOLLOW_SECONDS)])
+      const progress = [] // [ms, lines written]
+      writer.stdout.setEncoding("utf8")
+      writer.stdout.on("data", (d) => {
+        for (const m of d.matchAll(/written (\d+)/g)) progress.push([now(), Number(m[1])])
+      })
+      await waitFor(writer, /ref: writing/)
+      const writerStart = now()
+      progress.push([writerStart, 0])
+      const written = await refResult(writer)
+      const writerEnd = now()
+      while ((points.at(-1)?.[1] ?? 0) < written.lines && now() < writerEnd + 15_000) await sleep(50)
+      const caughtUp = points.find(([, l]) => l >= written.lines)
+      reader.kill("SIGTERM")
+      await reader.exited
+      // The samples while the writer wrote; lag = lines it had written by then (between its two
+      // reports around the sample, pro rata) minus lines read.
+      const measured = points.filter(([t]) => t >= writerStart && t <= writerEnd)
+      const writtenAt = (t) => {
+        const i = progress.findLastIndex(([at]) => at <= t)
+        const [[t0, n0], [t1, n1]] = [progress[i], progress[i + 1] ?? progress[i]]
+        return t1 > t0 ? n0 + ((n1 - n0) * (t - t0)) / (t1 - t0) : n0
+      }
+      return {
+        ...keepingUp([[writerStart, 0], ...measured], FOLLOW_RATE, writtenAt),
+        writtenRate: written.lines / written.seconds,
+        behindAtEndMs: caughtUp === undefined ? Infinity : Math.max(0, caughtUp[0] - writerEnd),
+        stderr: reader.stderrText(),
+        samples: measured.length
+      }
+    }
+    const out = path.join(WORK, "follow")
+    const loglens = await follow("loglens", (file) => [
+      MAIN, "analyze", "--input", file, "--follow", "--trigger", "200ms",
+      "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+    ])
+    const reference = await follow("ref", (file) => [REF, "follow-count", file])
+    const cpu = analyzerSummary(loglens.stderr)
+    const describe = (r) =>
+      `${fmt(r.mean)} lines/s (slowest 1 s: ${fmt(r.slowest)}); lag ${fmt(r.lagFirst)} → ${fmt(r.lagLast)} lines; ` +
+      `all read ${Number.isFinite(r.behindAtEndMs) ? `${fmt(r.behindAtEndMs)} ms` : "not within 15 s"} after the last write`
+    row({
+      figure: `12. following a file appended to at ${fmt(FOLLOW_RATE)} lines/s for ${FOLLOW_SECONDS} s (--follow)`,
+      value: `${describe(loglens)}; CPU ${((cpu.cpuSeconds / cpu.seconds) * 100).toFixed(0)} % of a core`,
+      reference: `${describe(reference)} (fs.watch + read loop counting lines)`,
+      ratio: ratio(loglens.mean, reference.mean),
+      target: "keeps up: mean ≥ 0.98 × the writer's rate, lag not growing, all read within 1 s of the last write",
+      pass: verdict(loglens.mean >= 0.98 * loglens.writtenRate && !loglens.growing && loglens.behindAtEndMs <= 1000),
+      runs: `1 run each (${loglens.samples} / ${reference.samples} samples); the writer held ${fmt(loglens.writtenRate)} / ${fmt(reference.writtenRate)} lines/s`
+    })
   }
 }
 
-const replayFigure = async (format, figure, refMode, compareTarget) => {
+/** The generator's file of `LINES` lines in `format` (made once per bench run). */
+const generatedFile = async (format) => {
   const file = path.join(WORK, `replay.${format}`)
   if (!fs.existsSync(file)) {
     const gen = run([MAIN, "generate", "--rate", "0", "--count", String(LINES), "--seed", `replay-${format}`, "--format", format, "--urls", "100"], {
@@ -357,14 +459,19 @@ const replayFigure = async (format, figure, refMode, compareTarget) => {
     })
     await gen.exited
   }
-  const m = await alternate(
+  return file
+}
+
+/** `RUNS` replays of `file` by the analyzer, alternating with the reference `refMode` on the same file. */
+const replay = (file, format, refMode, expectedLines) =>
+  alternate(
     async (i) => {
-      const out = path.join(WORK, `replay-${format}-${i}`)
+      const out = path.join(WORK, `replay-${path.basename(file)}-${i}`)
       const an = run([MAIN, "analyze", "--input", file, "--format", format, "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"])
       an.stdout.resume()
       if ((await an.exited) !== 0) throw new Error(`analyzer failed: ${an.stderrText()}`)
       const s = analyzerSummary(an.stderrText())
-      if (s.lines !== LINES + (format === "csv" ? 1 : 0)) throw new Error(`analyzer read ${s.lines} lines`)
+      if (s.lines !== expectedLines) throw new Error(`analyzer read ${s.lines} lines, expected ${expectedLines}`)
       return s.lines / s.seconds
     },
     async () => {
@@ -372,11 +479,21 @@ const replayFigure = async (format, figure, refMode, compareTarget) => {
       return r.lines / r.seconds
     }
   )
-  const ok = m.p >= 1.5e6 && (!compareTarget || m.p >= m.r)
+
+// Figure 3's median, for figure 9's comparison (when both run).
+let generatorShapedJsonRate
+
+const REFERENCE_LABEL = { json: "JSON.parse every line", csv: "split every line", combined: "a regular expression per line" }
+
+const replayFigure = async (format, figure, refMode, compareTarget, minRate = 1.5e6) => {
+  const file = await generatedFile(format)
+  const m = await replay(file, format, refMode, LINES + (format === "csv" ? 1 : 0))
+  if (format === "json") generatorShapedJsonRate = m.p
+  const ok = m.p >= minRate && (!compareTarget || m.p >= m.r)
   row({
     figure,
-    value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (${format === "json" ? "JSON.parse every line" : "split every line"})`,
-    ratio: ratio(m.p, m.r), target: compareTarget ? "≥ 1,500,000 lines/s and ≥ 1.0× reference" : "≥ 1,500,000 lines/s",
+    value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (${REFERENCE_LABEL[format]})`,
+    ratio: ratio(m.p, m.r), target: `≥ ${fmt(minRate)} lines/s${compareTarget ? " and ≥ 1.0× reference" : ""}`,
     pass: verdict(ok), runs: `${samples(m.ps)} | ref ${samples(m.rs)}`
   })
 }
@@ -399,7 +516,7 @@ const checkpointFigure = async (cells) => {
     urls: Array.from({ length: 10 }, (_, k) => `/resource/${(i + k) % 1000}`)
   })
   const state = Array.from({ length: cells }, (_, i) => cell(i, 0))
-  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 }
   const settings = { source: "bench", format: "json", window: "30000ms", watermark: "10000ms", threshold: 100 }
   const folder = path.join(WORK, `checkpoint-${cells}`)
   const store = await Effect.runPromise(Effect.provide(
@@ -419,7 +536,7 @@ const checkpointFigure = async (cells) => {
       changed.push(state[i])
     }
     counters.lines += 1000
-    const progress = { maxEventTimeMs: c * 1000, closedThroughMs: null, counters: { ...counters } }
+    const progress = { partitions: [{ partition: 0, maxEventTimeMs: c * 1000 }], closedThroughMs: null, counters: { ...counters } }
     const before = sizes()
     const t0 = now()
     await Effect.runPromise(store.save({
@@ -479,6 +596,63 @@ const checkpointFigure = async (cells) => {
     pass: verdict(perCommit <= 3 * (fsMs / commits) && bytesPerCommit <= 4 * (Buffer.byteLength(JSON.stringify(state.slice(0, CHANGED))) + 1024)),
     runs: `whole-state rewrite would be ${ratio(wholeMs, perCommit)} the delta commit`
   })
+}
+
+/**
+ * Figure 9's file: the same kind of records as real JSON access logs write them, from four
+ * sources merged in runs of 1 to 1,000 lines. Each source has its own key layout (compact,
+ * spaced, reordered, extra fields first), extra fields of simple kinds and time zone (+02:00,
+ * -05:00, Z, +05:30); fraction digits vary from 0 to 9 per line (as Go's RFC 3339 "nano" format
+ * trims zeros). 12 % errors, 50,000 IPs, all in one 30 s window. Seeded.
+ */
+const writeVariedJson = (file, count) => {
+  let state = 0x9e3779b9
+  const next = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0)
+  }
+  const pick = (xs) => xs[next() % xs.length]
+  const ips = Array.from({ length: 50_000 }, () => `${(next() % 223) + 1}.${next() % 256}.${next() % 256}.${(next() % 254) + 1}`)
+  const agents = ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0", "Go-http-client/1.1", "kube-probe/1.30"]
+  const methods = ["GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD"]
+  const pad = (n, w) => String(n).padStart(w, "0")
+  const zoneText = (zone) =>
+    zone === undefined ? "Z" : `${zone < 0 ? "-" : "+"}${pad(Math.floor(Math.abs(zone) / 60), 2)}:${pad(Math.abs(zone) % 60, 2)}`
+  const sources = [
+    { zone: 120, line: (t, ip, m, u, s, n) => `{"timestamp":"${t}","ip":"${ip}","method":"${m}","url":"${u}","status":${s},"bytes":${n},"user_agent":"${pick(agents)}","request_time":${(n % 5000) / 1000}}` },
+    { zone: -300, line: (t, ip, m, u, s, n) => `{"timestamp": "${t}", "ip": "${ip}", "method": "${m}", "url": "${u}", "status": ${s}, "bytes": ${n}, "referer": "-"}` },
+    { zone: undefined, line: (t, ip, m, u, s, n) => `{"ip":"${ip}","status":${s},"timestamp":"${t}","url":"${u}","method":"${m}","upstream":null,"cached":${n % 2 === 0}}` },
+    { zone: 330, line: (t, ip, m, u, s, n) => `{"level":"info","host":"web-${n % 8}","timestamp":"${t}","request_time":${(n % 5000) / 1000},"ip":"${ip}","method":"${m}","url":"${u}","status":${s}}` }
+  ]
+  const base = Date.parse("2025-05-30T18:52:30.000Z")
+  const fd = fs.openSync(file, "w")
+  let out = ""
+  let source = sources[0]
+  let run = 0
+  for (let i = 0; i < count; i++) {
+    if (run-- <= 0) {
+      source = pick(sources)
+      run = next() % 1000
+    }
+    const instant = base + Math.floor((i * 29_000) / count)
+    const local = new Date(instant + (source.zone ?? 0) * 60_000)
+    const digits = next() % 10
+    const fraction = digits === 0 ? "" : `.${(pad(local.getUTCMilliseconds(), 3) + pad(next() % 1_000_000, 6)).slice(0, digits)}`
+    const timestamp = `${local.toISOString().slice(0, 19)}${fraction}${zoneText(source.zone)}`
+    const roll = next() % 100
+    const status = roll < 12 ? pick([404, 404, 500, 503, 403, 400]) : pick([200, 200, 200, 201, 204, 301, 304])
+    const url = next() % 4 === 0 ? `/api/v1/items?id=${next() % 100}&page=1` : `/resource/${next() % 100}`
+    out += source.line(timestamp, ips[next() % ips.length], pick(methods), url, status, next() % 50_000) + "\n"
+    if (out.length > 1 << 20) {
+      fs.writeSync(fd, out)
+      out = ""
+    }
+  }
+  fs.writeSync(fd, out)
+  fs.closeSync(fd)
 }
 
 const kafkaUnavailable = async () => {
@@ -624,6 +798,7 @@ const kafkaLatency = async (env) => {
   await an.exited
   await consumer.disconnect()
   await producer.disconnect()
+  await deleteKafkaLeftovers({ topics: [topic, alertsTopic], groups: [`bench-lat-${stamp}`, `bench-lat-an-${stamp}`] })
   const valid = latencies.filter(Number.isFinite)
   const p99 = valid.length === latencies.length ? percentile(valid, 99) : Infinity
   row({

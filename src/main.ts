@@ -28,14 +28,17 @@ import {
   parseRate,
   parseStatusDistribution
 } from "./domain/Options.ts"
+import { describeFieldMapping, isMapped, parseFieldMapping } from "./domain/formats/FieldMapping.ts"
+import { describeFormats, ENCODABLE_FORMAT_NAMES, FORMAT_NAMES, formatNamed } from "./domain/formats/Formats.ts"
 import { runGenerator } from "./generator/Generator.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
+import { FollowFileLineSource } from "./transport/FollowFile.ts"
 import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
 import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
-import { kafkaSettingsFromEnv, topicNameProblem } from "./transport/kafka/Settings.ts"
+import { kafkaSettingsFromEnv, parseTopicName } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
 import { KafkaLineSource } from "./transport/kafka/Source.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
@@ -46,16 +49,9 @@ import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 // -- flags shared by both commands ---------------------------------------------
 
 const mode = Flags.choice("mode", ["local", "production"], "local: stdout/TCP/files. production: Kafka topics.", "local")
-const format = Flags.choice(
-  "format",
-  ["json", "csv"],
-  "Line format: JSON objects or CSV (timestamp,ip,method,url,status).",
-  "json"
-)
-/** Kafka's rule for topic names, checked at the flag rather than retried against the broker. */
-const validTopic = (flag: string) =>
-  Flag.filter((name: string) => topicNameProblem(name) === undefined, (name) => `--${flag} ${topicNameProblem(name)}`)
-const topic = Flags.text("topic", "Production mode: the Kafka topic of log lines.", "http-logs").pipe(validTopic("topic"))
+const formatFlag = (names: typeof FORMAT_NAMES) =>
+  Flags.choice("format", names, `Line format. ${describeFormats(names)}.`, "json")
+const topic = Flags.parsed("topic", "Production mode: the Kafka topic of log lines.", "http-logs", parseTopicName("topic"))
 const kafkaBroker = Flags.parsedWithEnv(
   "kafka-broker",
   "Production mode: brokers as host:port[,host:port].",
@@ -73,7 +69,7 @@ const generate = Command.make(
   "generate",
   {
     mode,
-    format,
+    format: formatFlag(ENCODABLE_FORMAT_NAMES),
     topic,
     kafkaBroker,
     partitions,
@@ -127,14 +123,27 @@ const analyze = Command.make(
   "analyze",
   {
     mode,
-    format,
+    format: formatFlag(FORMAT_NAMES),
+    field: Flags.repeated(
+      "field",
+      "JSON: where the log keeps a record field, as NAME=PATH (NAME one of timestamp, ip, method, url, status; " +
+        "PATH a key, dotted for nested objects: --field ip=request.remote_ip). Repeat it for each field. " +
+        "(default: each field under its own name)",
+      parseFieldMapping
+    ),
     topic,
     kafkaBroker,
     partitions,
     input: Flags.optionalText(
       "input",
-      "Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end. (default: off)"
+      "Replay a saved log file (or - for stdin) instead of reading a live stream; exits at its end (see --follow). (default: off)"
     ),
+    follow: Flags.toggle(
+      "follow",
+      "With --input FILE: keep reading as lines are appended, across rotation and copytruncate, like tail -F. " +
+        "Live input: idle windows close, and a signal closes every window."
+    ),
+    fromEnd: Flags.toggle("from-end", "With --follow: a first run starts after the file's last line instead of at its start."),
     host: Flags.text("host", "Local mode: the TCP server to read from.", "localhost"),
     port: Flags.wholeNumber("port", "Local mode: its port.", 9999, { min: 1, max: 65535 }),
     window: Flags.duration("window", "Tumbling event-time window size.", "30s", { minMs: 1 }),
@@ -145,7 +154,8 @@ const analyze = Command.make(
     ),
     idleTimeout: Flags.optionalDuration(
       "idle-timeout",
-      "Live input quiet for this long closes every open window. (default: the window size)"
+      "A partition quiet this long with nothing unread stops holding windows back; live input all quiet this long " +
+        "closes every open window. (default: the window size)"
     ),
     threshold: Flags.wholeNumber("threshold", "Alert when a (window, status) has more errors than this.", 100, {
       min: 0,
@@ -184,7 +194,12 @@ const analyze = Command.make(
       "Production mode: where a group with no committed offsets starts.",
       "earliest"
     ),
-    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts").pipe(validTopic("alerts-topic"))
+    alertsTopic: Flags.parsed(
+      "alerts-topic",
+      "Production mode: topic that receives alerts.",
+      "alerts",
+      parseTopicName("alerts-topic")
+    )
   },
   Effect.fn("analyze")(function*(flags) {
     const windowMs = flags.window
@@ -194,9 +209,24 @@ const analyze = Command.make(
     const commitIntervalMs = flags.commitInterval
     const maxFutureMs = flags.maxFuture
     const input = Option.getOrUndefined(flags.input)
+    if (isMapped(flags.field) && !formatNamed(flags.format).acceptsFieldMapping) {
+      return yield* new OptionError({
+        message: `--field maps the fields of JSON logs; --format ${flags.format} has fixed fields, so leave out --field`,
+        commandPath: ["loglens", "analyze"]
+      })
+    }
     if (flags.mode === "production" && input !== undefined) {
       return yield* new OptionError({
         message: "--input replays a file in local mode; leave out --mode production to use it",
+        commandPath: ["loglens", "analyze"]
+      })
+    }
+    if (flags.follow && (input === undefined || input === "-")) {
+      return yield* new OptionError({ message: "--follow follows a file: give it with --input FILE", commandPath: ["loglens", "analyze"] })
+    }
+    if (flags.fromEnd && !flags.follow) {
+      return yield* new OptionError({
+        message: "--from-end is for --follow: add --follow, or leave out --from-end",
         commandPath: ["loglens", "analyze"]
       })
     }
@@ -235,7 +265,9 @@ const analyze = Command.make(
       )
     } else {
       transport = Layer.mergeAll(
-        input !== undefined
+        input !== undefined && flags.follow
+          ? FollowFileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes, fromEnd: flags.fromEnd })
+          : input !== undefined
           ? FileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes })
           : TcpLineSource.layer({ host: flags.host, port: flags.port, maxLineBytes: flags.maxLineBytes }),
         AlertPublisher.layerFile(path.join(flags.output, "alerts"))
@@ -243,11 +275,20 @@ const analyze = Command.make(
     }
 
     yield* runAnalyzer({
-      analysis: { format: flags.format, windowMs, watermarkMs, threshold: flags.threshold, idleTimeoutMs, maxFutureMs },
+      analysis: {
+        format: flags.format,
+        fields: flags.field,
+        windowMs,
+        watermarkMs,
+        threshold: flags.threshold,
+        idleTimeoutMs,
+        maxFutureMs
+      },
       triggerMs,
       commitIntervalMs,
       checkpointSettings: {
-        format: flags.format,
+        // The mapping decides what the lines mean, so a checkpoint is only valid for the same one.
+        format: isMapped(flags.field) ? `${flags.format} --field ${describeFieldMapping(flags.field)}` : flags.format,
         window: `${windowMs}ms`,
         watermark: `${watermarkMs}ms`,
         threshold: flags.threshold

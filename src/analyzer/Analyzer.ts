@@ -65,15 +65,21 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     }))
   })
 
+  let announcedFormat: string | undefined = undefined
   const onEvents = Effect.fnUntraced(function*(events: ReadonlyArray<LineBatch | typeof TICK>) {
     const now = yield* Clock.currentTimeMillis
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
+      if (event.partitions !== undefined) analysis.setPartitions(event.partitions)
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, epochs.out)
-      analysis.ingest(event.lines, now, epochs.out)
+      analysis.ingest(event.lines, now, epochs.out, event.partition, event.caughtUp)
       epochs.advance(event.position)
+      if (analysis.detectedFormat !== announcedFormat) {
+        announcedFormat = analysis.detectedFormat
+        yield* Console.error(`loglens: --format auto reads ${source.description} as ${announcedFormat}`)
+      }
     }
     if (source.live) analysis.closeIfIdle(now, epochs.out)
     if (epochs.out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) yield* commit(false)

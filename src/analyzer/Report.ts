@@ -21,7 +21,8 @@ export const formatReport = (input: ReportInput): string => {
   const c = input.counters
   const header = `${input.final === true ? "Final report" : "Report"} at ${input.nowIso} — ` +
     `lines read ${n(c.lines)}, rejected ${n(c.rejected)}, errors ${n(c.errors)}, late errors ${n(c.late)}, ` +
-    `open windows ${input.openWindows}, watermark ${input.watermarkIso ?? "none yet"}`
+    `open windows ${input.openWindows}, watermark ${input.watermarkIso ?? "none yet"}` +
+    (c.late > 0 ? `; the late errors were ${describeLateness(c)}` : "")
   if (input.rows.length === 0) return `${header}\n  (no window changed since the last report)`
   const table = [
     ["window", "status", "error_count", "unique_ips", "urls"],
@@ -39,6 +40,25 @@ export const formatReport = (input: ReportInput): string => {
     cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ").trimEnd()
   const rule = widths.map((w) => "─".repeat(w)).join("  ")
   return [header, render(table[0]!), rule, ...table.slice(1).map(render)].join("\n")
+}
+
+/**
+ * How late the late errors were, in words: the most one trailed the newest event time, and the
+ * smallest whole-second --watermark that would have counted them (README, "Late data in real logs").
+ */
+export const describeLateness = (c: Counters): string => {
+  const parts = [`up to ${(c.lateBehindMs / 1000).toFixed(1)} s behind the newest event time`]
+  const byWatermark = c.late - c.lateAfterClose
+  if (byWatermark > 0) {
+    const suggestion = `--watermark ${Math.ceil(c.lateWatermarkMs / 1000)}s`
+    parts.push(c.lateAfterClose === 0
+      ? `${suggestion} would have counted them all`
+      : `${suggestion} would have counted ${n(byWatermark)} of them`)
+  }
+  if (c.lateAfterClose > 0) {
+    parts.push(`${n(c.lateAfterClose)} came after an idle or shutdown close (see --idle-timeout)`)
+  }
+  return parts.join("; ")
 }
 
 /** As many whole URLs as fit in `width`, then how many more there are; never cut mid-URL. */

@@ -1,11 +1,13 @@
 /**
  * The analyzer's closing line on stderr: lines read, throughput, CPU time and
- * peak memory, for users and for `npm run bench` (which parses it).
+ * peak memory, for users and for `npm run bench` (which parses it); then, when
+ * errors were late, how late and which --watermark would have counted them.
  */
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { Counters } from "../domain/Analysis.ts"
+import { describeLateness } from "./Report.ts"
 
 /** Starts the clock now; the returned effect prints the line for everything read since. */
 export const startRunSummary = Effect.fnUntraced(function*(counters: Counters) {
@@ -20,6 +22,11 @@ export const startRunSummary = Effect.fnUntraced(function*(counters: Counters) {
       `loglens: read ${lines.toLocaleString("en-US")} lines in ${seconds.toFixed(3)} s ` +
         `(${Math.round(lines / seconds).toLocaleString("en-US")} lines/s), ` +
         `CPU ${cpuSeconds.toFixed(3)} s, peak RSS ${Math.round(usage.maxRSS / 1024)} MB`
-    )
+    ).pipe(Effect.andThen(
+      counters.late === 0 ? Effect.void : Console.error(
+        `loglens: ${counters.late.toLocaleString("en-US")} of ${counters.errors.toLocaleString("en-US")} errors were late ` +
+          `(${describeLateness(counters)}); see "Late data in real logs" in the README`
+      )
+    ))
   })
 })

@@ -56,6 +56,14 @@ export const optionalParsed = <A>(
     Flag.optional
   )
 
+/** A flag that may be given any number of times (none by default), its values read together by `parse`. */
+export const repeated = <A>(
+  name: string,
+  description: string,
+  parse: (values: ReadonlyArray<string>) => Parsed<A>
+): Flag.Flag<A> =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.atLeast(0), checkedBy(parse))
+
 /** Free text. */
 export const text = (name: string, description: string, defaultValue: string): Flag.Flag<string> =>
   Flag.String(name).pipe(withDefaultText(description, defaultValue), Flag.withDefault(defaultValue))

@@ -4,19 +4,30 @@
  * windows and decide alerts. It has no I/O and no clock: the caller passes the
  * wall-clock time in, and collects what to write from `AnalysisOutput`.
  *
- * The rules are the design's (see the README). The watermark is the largest valid
- * event time read so far minus the allowed lateness. A window is closed once
- * its end is at or before `closedThroughMs`, which is the watermark, or more
- * after an idle or final flush; an error for a closed window is late.
+ * The rules are the README's ("Partition watermarks"). Each input partition p
+ * has its own watermark wm_p: the largest valid event time read from p minus
+ * the allowed lateness. An error read from p is late when its window ends at
+ * or before wm_p, or before `closedThroughMs`. Windows close through the
+ * minimum wm_p over the partitions this process reads that are not idle
+ * (caught up and quiet for the idle timeout); `closedThroughMs` only grows,
+ * and an idle or final flush moves it past every open window. The caller
+ * says which partition a chunk comes from, so the per-line path only ever
+ * sees one partition's watermark.
  */
 import * as Schema from "effect/Schema"
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import { decodeUtf8, isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
+import { AutoDecoder } from "./formats/Auto.ts"
+import { NO_MAPPING, type FieldMapping } from "./formats/FieldMapping.ts"
+import { makeDecoder, type FormatName } from "./formats/Formats.ts"
+import type { LineDecoder } from "./formats/LineDecoder.ts"
+import { decodeUtf8, isErrorStatus, truncate } from "./LogRecord.ts"
 import { REJECTED_LINE_PREVIEW, type RejectedLine } from "./RejectedLine.ts"
 import { windowStartOf, WindowCell, WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
-  readonly format: LineFormat
+  readonly format: FormatName
+  /** `--field` mappings, for the formats that take them. */
+  readonly fields?: FieldMapping
   readonly windowMs: number
   readonly watermarkMs: number
   readonly threshold: number
@@ -49,15 +60,37 @@ export interface Counters {
   errors: number
   rejected: number
   late: number
+  /** The most a late error trailed the newest event time of its partition read before it (README, "Late data in real logs"). */
+  lateBehindMs: number
+  /** The smallest --watermark that would have counted every error the watermark made late; 0 if none. */
+  lateWatermarkMs: number
+  /** Late errors whose window an idle timeout or a stop had closed, not the watermark: apart from lateWatermarkMs. */
+  lateAfterClose: number
+}
+
+/** What the source knows of one of its partitions. */
+export interface PartitionProgress {
+  readonly partition: number
+  /** Nothing unread in it: its position has reached its end offset. */
+  readonly caughtUp: boolean
 }
 
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
+/** One input partition's watermark: its largest valid event time, null before its first valid record. */
+export const PartitionSnapshot = Schema.Struct({ partition: Count, maxEventTimeMs: Schema.NullOr(Schema.Finite) })
+export type PartitionSnapshot = typeof PartitionSnapshot.Type
+
 /** The analysis's state besides its open cells: small, and recorded whole by every checkpoint. */
 export const AnalysisProgress = Schema.Struct({
-  maxEventTimeMs: Schema.NullOr(Schema.Finite),
+  partitions: Schema.Array(PartitionSnapshot),
   closedThroughMs: Schema.NullOr(Schema.Finite),
-  counters: Schema.Struct({ lines: Count, valid: Count, errors: Count, rejected: Count, late: Count })
+  counters: Schema.Struct({
+    lines: Count, valid: Count, errors: Count, rejected: Count, late: Count,
+    lateBehindMs: Count, lateWatermarkMs: Count, lateAfterClose: Count
+  }),
+  /** The format `--format auto` chose, once it has. */
+  detectedFormat: Schema.optional(Schema.String)
 })
 export type AnalysisProgress = typeof AnalysisProgress.Type
 const progressFields = AnalysisProgress.fields
@@ -96,15 +129,34 @@ export const applyCellChanges = (
   return Array.from(cells.values())
 }
 
+const finiteOrNull = (ms: number): number | null => (Number.isFinite(ms) ? ms : null)
+
+/** One input partition's watermark and idle state. */
+class PartitionState {
+  maxEventTimeMs = -Infinity
+  lastValidAtMs = -Infinity
+  /** Local sources never say otherwise: their one partition has nothing unread whenever it waits. */
+  caughtUp = true
+  /** Read by this process now; partitions read before and no longer assigned keep their state. */
+  owned = true
+  constructor(readonly partition: number) {}
+}
+
 export class Analysis {
-  readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
-  private maxEventTimeMs = -Infinity
+  readonly counters: Counters = {
+    lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
+  }
+  // By partition id; local mode has only partition 0.
+  private readonly partitions = new Map<number, PartitionState>([[0, new PartitionState(0)]])
   private closedThroughMs = -Infinity
-  private lastValidAtMs = -Infinity
+  // The minimum watermark windows last closed through (for the report).
+  private closingWatermarkMs = -Infinity
   // After a restore the idle clock waits for the source: a restarted Kafka consumer
   // can take half a minute to get its partitions back, and that is not idle input.
   private idleClockPaused = false
-  // Set by `ingest` for its lines: the clock, the future limit, and where closed windows end.
+  // Set by `ingest` for its lines: the chunk's partition and its largest event time, the clock,
+  // the future limit, and where closed windows end for this partition.
+  private maxEventTimeMs = -Infinity
   private nowMs = 0
   private futureLimitMs = 0
   private closedBelow = -Infinity
@@ -115,14 +167,15 @@ export class Analysis {
   // Since the last `takeChanges`: cells touched, and the starts of the windows that closed.
   private readonly changed = new Set<WindowCell>()
   private closedWindows: Array<number> = []
-  private readonly decoder: RecordDecoder
+  private readonly decoder: LineDecoder
 
   constructor(readonly settings: AnalysisSettings) {
-    this.decoder = new RecordDecoder(settings.format)
+    this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? NO_MAPPING })
   }
 
+  /** The watermark windows close through: the minimum over the partitions that hold them back. */
   get watermarkMs(): number {
-    return this.maxEventTimeMs - this.settings.watermarkMs
+    return this.closingWatermarkMs
   }
 
   get openWindowCount(): number {
@@ -130,24 +183,42 @@ export class Analysis {
   }
 
   /**
-   * Feeds whole lines read at wall-clock time `nowMs`. A string is one line without its `\n`; a
-   * byte array is a run of valid UTF-8 lines separated by `\n` (see `LineBatch`).
+   * Feeds whole lines of input partition `partition` read at wall-clock time `nowMs`; `caughtUp`
+   * says whether the partition has nothing unread after them. A string is one line without its
+   * `\n`; a byte array is a run of valid UTF-8 lines separated by `\n` (see `LineBatch`).
    */
-  ingest(lines: ReadonlyArray<string | Uint8Array>, nowMs: number, out: AnalysisOutput): void {
+  ingest(lines: ReadonlyArray<string | Uint8Array>, nowMs: number, out: AnalysisOutput, partition = 0, caughtUp = true): void {
+    const state = this.partitionState(partition)
     this.nowMs = nowMs
     this.futureLimitMs = nowMs + this.settings.maxFutureMs
-    this.closedBelow = Math.max(this.closedThroughMs, this.maxEventTimeMs - this.settings.watermarkMs)
+    this.maxEventTimeMs = state.maxEventTimeMs
+    this.closedBelow = Math.max(this.closedThroughMs, state.maxEventTimeMs - this.settings.watermarkMs)
     const countedBefore = this.counters.valid
     for (let i = 0; i < lines.length; i++) {
       const entry = lines[i]!
       if (typeof entry === "string") this.ingestLine(entry, out)
       else this.ingestRun(entry, out)
     }
+    state.maxEventTimeMs = this.maxEventTimeMs
+    state.caughtUp = caughtUp
     if (this.counters.valid > countedBefore) {
-      this.lastValidAtMs = nowMs
-      this.idleClockPaused = false
+      if (this.idleClockPaused) this.resumeIdleClock(nowMs)
+      state.lastValidAtMs = nowMs
     }
-    this.closeThrough(this.closedBelow, out)
+    this.closeThroughWatermarks(nowMs, state, out)
+  }
+
+  /**
+   * The partitions this process reads now, with whether each has nothing unread. Partitions left
+   * out stop holding windows back (another process, or a later assignment, reads them).
+   */
+  setPartitions(progress: ReadonlyArray<PartitionProgress>): void {
+    for (const state of this.partitions.values()) state.owned = false
+    for (const { partition, caughtUp } of progress) {
+      const state = this.partitionState(partition)
+      state.owned = true
+      state.caughtUp = caughtUp
+    }
   }
 
   private ingestRun(bytes: Uint8Array, out: AnalysisOutput): void {
@@ -205,7 +276,7 @@ export class Analysis {
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)
     if (startMs + windowMs <= this.closedBelow) {
-      counters.late++
+      this.countLate(eventTimeMs, startMs + windowMs)
       return
     }
     const cell = this.cellFor(startMs, status)
@@ -213,6 +284,20 @@ export class Analysis {
     this.updated.add(cell)
     this.changed.add(cell)
     if (crossesThreshold(cell, this.settings.threshold)) out.alerts.push(makeAlert(cell, this.nowMs))
+  }
+
+  /** A late error: counted, with how late it was. */
+  private countLate(eventTimeMs: number, windowEndMs: number): void {
+    const counters = this.counters
+    counters.late++
+    counters.lateBehindMs = Math.max(counters.lateBehindMs, this.maxEventTimeMs - eventTimeMs)
+    // A watermark W keeps the window open while its end > newest - W: W = newest - end + 1 ms would have.
+    const neededMs = this.maxEventTimeMs - windowEndMs + 1
+    if (neededMs > this.settings.watermarkMs) {
+      counters.lateWatermarkMs = Math.max(counters.lateWatermarkMs, neededMs)
+    } else {
+      counters.lateAfterClose++
+    }
   }
 
   /** Rejections found before decoding: lines too long, invalid UTF-8. */
@@ -225,17 +310,47 @@ export class Analysis {
 
   /** The source is connected and reading (again): after a restore, idle time counts from here. */
   sourceReady(nowMs: number): void {
-    if (!this.idleClockPaused) return
-    this.idleClockPaused = false
-    this.lastValidAtMs = nowMs
+    if (this.idleClockPaused) this.resumeIdleClock(nowMs)
   }
 
-  /** Closes every open window when no valid record arrived for the idle timeout. Returns whether it did. */
-  closeIfIdle(nowMs: number, out: AnalysisOutput): boolean {
-    if (this.idleClockPaused || this.open.size === 0 || nowMs - this.lastValidAtMs < this.settings.idleTimeoutMs) {
-      return false
+  private resumeIdleClock(nowMs: number): void {
+    this.idleClockPaused = false
+    for (const state of this.partitions.values()) {
+      if (state.maxEventTimeMs > -Infinity) state.lastValidAtMs = Math.max(state.lastValidAtMs, nowMs)
     }
+  }
+
+  /**
+   * Closes the windows that only idle partitions held back, and every open window when every
+   * partition this process reads is idle. Returns whether it closed every open window.
+   */
+  closeIfIdle(nowMs: number, out: AnalysisOutput): boolean {
+    if (this.closeThroughWatermarks(nowMs, undefined, out) || this.open.size === 0) return false
     this.closeAll(out)
+    return true
+  }
+
+  /**
+   * Closes through the minimum watermark of the owned partitions that are not idle (`reading`,
+   * which just delivered lines, counts as not idle). Returns false when every owned partition is
+   * idle, and then closes nothing; with no owned partition at all (a rebalance), it returns true.
+   */
+  private closeThroughWatermarks(nowMs: number, reading: PartitionState | undefined, out: AnalysisOutput): boolean {
+    const lateness = this.settings.watermarkMs
+    const idleTimeoutMs = this.settings.idleTimeoutMs
+    let minMs = Infinity
+    let owned = false
+    for (const state of this.partitions.values()) {
+      if (!state.owned) continue
+      owned = true
+      // Until the source is ready after a restore, no partition is idle: what is unread is not known yet.
+      const idle = state !== reading && state.caughtUp && !this.idleClockPaused &&
+        (state.maxEventTimeMs === -Infinity || nowMs - state.lastValidAtMs >= idleTimeoutMs)
+      if (!idle && state.maxEventTimeMs - lateness < minMs) minMs = state.maxEventTimeMs - lateness
+    }
+    if (minMs === Infinity) return !owned
+    this.closingWatermarkMs = minMs
+    this.closeThrough(minMs, out)
     return true
   }
 
@@ -270,18 +385,40 @@ export class Analysis {
   }
 
   private progress(): AnalysisProgress {
-    return {
-      maxEventTimeMs: Number.isFinite(this.maxEventTimeMs) ? this.maxEventTimeMs : null,
-      closedThroughMs: Number.isFinite(this.closedThroughMs) ? this.closedThroughMs : null,
-      counters: { ...this.counters }
+    const partitions: Array<PartitionSnapshot> = []
+    for (const state of this.partitions.values()) {
+      partitions.push({ partition: state.partition, maxEventTimeMs: finiteOrNull(state.maxEventTimeMs) })
     }
+    partitions.sort((a, b) => a.partition - b.partition)
+    return {
+      partitions,
+      closedThroughMs: finiteOrNull(this.closedThroughMs),
+      counters: { ...this.counters },
+      ...(this.detectedFormat === undefined ? {} : { detectedFormat: this.detectedFormat })
+    }
+  }
+
+  /** The format `--format auto` chose, once it has. */
+  get detectedFormat(): string | undefined {
+    return this.decoder instanceof AutoDecoder ? this.decoder.chosen : undefined
   }
 
   /** Restores a snapshot taken with the same settings; the idle clock waits for `sourceReady` or a valid record. */
   restore(snapshot: AnalysisSnapshot): void {
-    this.maxEventTimeMs = snapshot.maxEventTimeMs ?? -Infinity
+    this.partitions.clear()
+    let minMs = Infinity
+    for (const saved of snapshot.partitions) {
+      const state = this.partitionState(saved.partition)
+      state.maxEventTimeMs = saved.maxEventTimeMs ?? -Infinity
+      minMs = Math.min(minMs, state.maxEventTimeMs - this.settings.watermarkMs)
+    }
+    if (this.partitions.size === 0) this.partitionState(0)
+    this.closingWatermarkMs = minMs === Infinity ? -Infinity : minMs
     this.closedThroughMs = snapshot.closedThroughMs ?? -Infinity
     Object.assign(this.counters, snapshot.counters)
+    if (snapshot.detectedFormat !== undefined && this.decoder instanceof AutoDecoder) {
+      this.decoder.restoreChoice(snapshot.detectedFormat)
+    }
     this.open.clear()
     this.changed.clear()
     this.closedWindows = []
@@ -290,6 +427,15 @@ export class Analysis {
       this.cellFor(cell.startMs, cell.status, cell)
     }
     this.idleClockPaused = true
+  }
+
+  private partitionState(partition: number): PartitionState {
+    let state = this.partitions.get(partition)
+    if (state === undefined) {
+      state = new PartitionState(partition)
+      this.partitions.set(partition, state)
+    }
+    return state
   }
 
   private cellFor(startMs: number, status: number, restored?: WindowCell): WindowCell {

@@ -4,12 +4,15 @@
  * URL `/resource/1..N` and a status of 200, 404 or 500 by a percentage split.
  * Randomness comes from a seeded generator (sfc32), so one seed always gives
  * the same records; only the timestamps, taken from the caller's clock, differ.
+ * A format that writes more than the five fields (combined: bytes, referer,
+ * user agent) draws them from a second generator, so a seed gives the same
+ * records in every format.
  */
-import { CSV_HEADER, type LineFormat } from "./LogRecord.ts"
-import { formatInstant } from "./Timestamp.ts"
+import { encodingOf, type FormatName } from "./formats/Formats.ts"
+import type { RecordEncoding } from "./formats/Format.ts"
 
 export interface GeneratorSettings {
-  readonly format: LineFormat
+  readonly format: FormatName
   readonly urls: number
   /** Percentages of 200, 404 and 500; they add up to 100. */
   readonly statusDistribution: readonly [number, number, number]
@@ -19,49 +22,62 @@ export interface GeneratorSettings {
 const METHODS = ["GET", "POST", "PUT", "DELETE"] as const
 
 export class RecordGenerator {
-  private a: number
-  private b: number
-  private c: number
-  private d: number
+  private readonly random: Sfc32
+  private readonly extras: Sfc32
   private cachedMs = Number.NaN
-  private cachedIso = ""
+  private cachedTimestamp = ""
+  private readonly encoding: RecordEncoding
 
   constructor(readonly settings: GeneratorSettings) {
-    ;[this.a, this.b, this.c, this.d] = seedState(settings.seed)
-    for (let i = 0; i < 12; i++) this.next()
+    const encoding = encodingOf(settings.format)
+    if (encoding === undefined) throw new Error(`the generator cannot write --format ${settings.format}`)
+    this.encoding = encoding
+    this.random = new Sfc32(settings.seed)
+    this.extras = new Sfc32(`${settings.seed} extras`)
   }
 
-  /** The CSV header, when the format has one. */
+  /** The format's header line, when it has one. */
   header(): string | undefined {
-    return this.settings.format === "csv" ? CSV_HEADER : undefined
+    return this.encoding.header
   }
 
   /** Appends `count` lines stamped `epochMs` to `into`. */
   lines(count: number, epochMs: number, into: Array<string>): void {
     if (epochMs !== this.cachedMs) {
       this.cachedMs = epochMs
-      this.cachedIso = formatInstant(epochMs)
+      this.cachedTimestamp = this.encoding.timestamp(epochMs)
     }
-    const timestamp = this.cachedIso
-    const csv = this.settings.format === "csv"
+    const timestamp = this.cachedTimestamp
+    const line = this.encoding.line
     const [ok, notFound] = this.settings.statusDistribution
     const urls = this.settings.urls
+    const random = this.random
+    const extras = this.extras
     for (let i = 0; i < count; i++) {
-      const ip = `${(this.next() % 254) + 1}.${this.next() % 256}.${this.next() % 256}.${(this.next() % 254) + 1}`
-      const method = METHODS[this.next() & 3]!
-      const url = `/resource/${(this.next() % urls) + 1}`
-      const roll = this.next() % 100
+      const ip = `${(random.next() % 254) + 1}.${random.next() % 256}.${random.next() % 256}.${(random.next() % 254) + 1}`
+      const method = METHODS[random.next() & 3]!
+      const url = `/resource/${(random.next() % urls) + 1}`
+      const roll = random.next() % 100
       const status = roll < ok ? 200 : roll < ok + notFound ? 404 : 500
-      into.push(
-        csv
-          ? `${timestamp},${ip},${method},${url},${status}`
-          : `{"timestamp":"${timestamp}","ip":"${ip}","method":"${method}","url":"${url}","status":${status}}`
-      )
+      into.push(line(timestamp, ip, method, url, status, extras.next()))
     }
   }
+}
 
-  /** sfc32: small, fast, and good enough for synthetic traffic. Returns an unsigned 32-bit integer. */
-  private next(): number {
+/** sfc32: small, fast, and good enough for synthetic traffic. */
+class Sfc32 {
+  private a: number
+  private b: number
+  private c: number
+  private d: number
+
+  constructor(seed: string) {
+    ;[this.a, this.b, this.c, this.d] = seedState(seed)
+    for (let i = 0; i < 12; i++) this.next()
+  }
+
+  /** An unsigned 32-bit integer. */
+  next(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0
     this.d = (this.d + 1) | 0
     this.a = this.b ^ (this.b >>> 9)

@@ -9,20 +9,17 @@
  */
 
 /**
- * Reads instants from ASCII bytes. The lines of a log share their minute for long stretches, so
- * the reader remembers the last `YYYY-MM-DDTHH:MM` it validated (as four 32-bit words) and its
- * value, and parses only the seconds and what follows when the next instant starts the same way.
+ * Reads instants from ASCII bytes. The lines of a log share their minute for long stretches (one
+ * per time zone, when lines come in several), so the reader remembers the `YYYY-MM-DDTHH:MM`
+ * prefixes it validated (as four 32-bit words each, in a small table indexed by a hash of them)
+ * with their values, and parses only the seconds and what follows when a prefix is known.
  */
 export class InstantReader {
   /** Milliseconds since the epoch of the instant the last successful `read` found. */
   epochMs = 0
-  private minuteWord0 = 0
-  private minuteWord1 = 0
-  private minuteWord2 = 0
-  private minuteWord3 = 0
-  private minuteKnown = false
-  // Minutes since the epoch of the remembered prefix.
-  private minuteValue = 0
+  // Per slot: the four words of a validated prefix, and its minutes since the epoch (NaN: empty).
+  private readonly prefixWords = new Int32Array(PREFIX_SLOTS * 4)
+  private readonly prefixMinutes = new Float64Array(PREFIX_SLOTS).fill(Number.NaN)
 
   /**
    * Reads the instant that starts at `start` and ends before `limit` or at the first byte that
@@ -36,13 +33,13 @@ export class InstantReader {
     const word1 = view.getInt32(start + 4, true)
     const word2 = view.getInt32(start + 8, true)
     const word3 = view.getInt32(start + 12, true)
-    let minutes: number
+    const slot = (Math.imul(word3 ^ Math.imul(word2, 0x9e3779b1), 0x85ebca6b) >>> (32 - PREFIX_BITS)) * 4
+    const words = this.prefixWords
+    let minutes = this.prefixMinutes[slot >> 2]!
     if (
-      word0 === this.minuteWord0 && word1 === this.minuteWord1 && word2 === this.minuteWord2 && word3 === this.minuteWord3 &&
-      this.minuteKnown
+      Number.isNaN(minutes) || words[slot + 3] !== word3 || words[slot + 2] !== word2 || words[slot + 1] !== word1 ||
+      words[slot] !== word0
     ) {
-      minutes = this.minuteValue
-    } else {
       const year = digits2(bytes, start) * 100 + digits2(bytes, start + 2)
       const month = digits2(bytes, start + 5)
       const day = digits2(bytes, start + 8)
@@ -54,12 +51,11 @@ export class InstantReader {
         bytes[start + 4] !== 45 || bytes[start + 7] !== 45 || bytes[start + 10] !== 84 || bytes[start + 13] !== 58
       ) return -1
       minutes = (daysFromCivil(year, month, day) * 24 + hour) * 60 + minute
-      this.minuteWord0 = word0
-      this.minuteWord1 = word1
-      this.minuteWord2 = word2
-      this.minuteWord3 = word3
-      this.minuteValue = minutes
-      this.minuteKnown = true
+      words[slot] = word0
+      words[slot + 1] = word1
+      words[slot + 2] = word2
+      words[slot + 3] = word3
+      this.prefixMinutes[slot >> 2] = minutes
     }
     const second = digits2(bytes, start + 17)
     if (bytes[start + 16] !== 58 || second < 0 || second > 59) return -1
@@ -99,6 +95,9 @@ export class InstantReader {
   }
 }
 
+const PREFIX_BITS = 4
+const PREFIX_SLOTS = 1 << PREFIX_BITS
+
 const stringReader = new InstantReader()
 let scratch = new Uint8Array(64)
 let scratchView = new DataView(scratch.buffer)
@@ -125,18 +124,18 @@ export const parseEventTimeMs = (text: string, start = 0, end = text.length): nu
 export const formatInstant = (epochMs: number): string => new Date(epochMs).toISOString()
 
 // A non-digit makes the pair negative, which every range check above refuses.
-const digits2 = (bytes: Uint8Array, at: number): number => {
+export const digits2 = (bytes: Uint8Array, at: number): number => {
   const tens = bytes[at]! - 48
   const ones = bytes[at + 1]! - 48
   return tens >= 0 && tens <= 9 && ones >= 0 && ones <= 9 ? tens * 10 + ones : -1e6
 }
 
 const isLeapYear = (year: number): boolean => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
-const daysInMonth = (year: number, month: number): number =>
+export const daysInMonth = (year: number, month: number): number =>
   month === 2 ? (isLeapYear(year) ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 
 // Howard Hinnant's days_from_civil: days since 1970-01-01 in the proleptic Gregorian calendar.
-const daysFromCivil = (year: number, month: number, day: number): number => {
+export const daysFromCivil = (year: number, month: number, day: number): number => {
   const y = month <= 2 ? year - 1 : year
   const era = Math.floor(y / 400)
   const yearOfEra = y - era * 400

@@ -8,13 +8,15 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
+import type { PartitionProgress } from "../domain/Analysis.ts"
 import type { RejectedLine } from "../domain/RejectedLine.ts"
 import type { SourcePosition } from "../domain/SourcePosition.ts"
 
 /**
  * A batch may be empty: a live source emits one when it is connected and
  * reading again (Kafka: partitions assigned), so that the analyzer counts
- * idle time from then on rather than from its own restart.
+ * idle time from then on rather than from its own restart, and whenever it
+ * learns which of its partitions have nothing unread (Kafka: end offsets).
  */
 export interface LineBatch {
   /**
@@ -27,6 +29,15 @@ export interface LineBatch {
   readonly rejected: ReadonlyArray<RejectedLine>
   /** Position just after this batch. */
   readonly position: SourcePosition
+  /** The input partition the lines come from; TCP and files are one partition, 0 (the default). */
+  readonly partition?: number
+  /** The lines' partition has nothing unread after them (default true: a local source waits for input). */
+  readonly caughtUp?: boolean
+  /**
+   * When set: every partition this source reads now, with whether each has nothing unread. Those
+   * hold windows back until they are idle; partitions left out no longer do (see the README).
+   */
+  readonly partitions?: ReadonlyArray<PartitionProgress>
 }
 
 export class SourceError extends Schema.TaggedError<SourceError>()("SourceError", {

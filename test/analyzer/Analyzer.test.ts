@@ -243,7 +243,10 @@ describe("runAnalyzer: replay of the mixed fixtures", () => {
       assert.strictEqual(alerts[0]!.status, 404)
       assert.strictEqual(alerts[0]!.error_count, 101)
       assert.deepStrictEqual(sinks.checkpoint.current!.analysis.counters, {
-        lines: 235, valid: 220, errors: 213, rejected: 15, late: 3
+        lines: 235, valid: 220, errors: 213, rejected: 15, late: 3,
+        // Newest time 18:52:55.75 when the 503 of 16:53:05Z comes: 7,190.75 s behind; its window
+        // ends 16:53:30, so --watermark must exceed 7,165.75 s.
+        lateBehindMs: 7_190_750, lateWatermarkMs: 7_165_751, lateAfterClose: 0
       })
       assert.strictEqual(sinks.rejectedEntries().length, 15)
     }))

@@ -4,7 +4,10 @@ import type { Counters } from "../../src/domain/Analysis.ts"
 import type { WindowRow } from "../../src/domain/Window.ts"
 import { formatReport, summarizeUrls } from "../../src/analyzer/Report.ts"
 
-const counters: Counters = { lines: 1_234_567, valid: 1_200_000, errors: 98_765, rejected: 4_321, late: 12 }
+const counters: Counters = {
+  lines: 1_234_567, valid: 1_200_000, errors: 98_765, rejected: 4_321, late: 12,
+  lateBehindMs: 58_700, lateWatermarkMs: 41_001, lateAfterClose: 0
+}
 
 const row = (status: number, count: number, ips: number, urls: ReadonlyArray<string>): WindowRow => ({
   window_start: "2025-05-30T18:52:30.000Z",
@@ -39,6 +42,24 @@ describe("formatReport", () => {
     // Columns line up: every status cell ends at the same column.
     const statusEnd = (l: string) => l.indexOf(" 404") >= 0 ? l.indexOf(" 404") + 4 : l.indexOf(" 500") + 4
     assert.strictEqual(statusEnd(body[0]!), statusEnd(body[1]!))
+  })
+
+  it("says how late the late errors were and which --watermark would have counted them all", () => {
+    const header = (c: Counters) =>
+      formatReport({ nowIso: "x", counters: c, watermarkIso: "w", openWindows: 0, rows: [] }).split("\n")[0]!
+    assert.match(
+      header(counters),
+      /late errors 12, open windows 0, watermark w; the late errors were up to 58\.7 s behind the newest event time; --watermark 42s would have counted them all$/
+    )
+    assert.match(
+      header({ ...counters, lateAfterClose: 2 }),
+      /; the late errors were up to 58\.7 s behind the newest event time; --watermark 42s would have counted 10 of them; 2 came after an idle or shutdown close \(see --idle-timeout\)$/
+    )
+    assert.match(
+      header({ ...counters, late: 2, lateWatermarkMs: 0, lateAfterClose: 2 }),
+      /; the late errors were up to 58\.7 s behind the newest event time; 2 came after an idle or shutdown close \(see --idle-timeout\)$/
+    )
+    assert.match(header({ ...counters, late: 0, lateBehindMs: 0, lateWatermarkMs: 0 }), /late errors 0, open windows 0, watermark w$/)
   })
 
   it("says when nothing changed, marks the final report, and has no watermark before any record", () => {

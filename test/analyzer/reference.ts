@@ -37,7 +37,10 @@ export interface RefResult {
   readonly rejectedLines: Array<string>
   /** (window_start, status, error_count at firing) per alert, in firing order. */
   readonly alerts: Array<{ window_start: string; window_end: string; status: number; error_count: number; unique_ips: number }>
-  readonly counters: { lines: number; valid: number; errors: number; rejected: number; late: number }
+  readonly counters: {
+    lines: number; valid: number; errors: number; rejected: number; late: number
+    lateBehindMs: number; lateWatermarkMs: number; lateAfterClose: number
+  }
   /** Index (0-based, over the raw `\n`-separated lines) of the line that fired each alert. */
   readonly alertLineIndexes: Array<number>
 }
@@ -121,7 +124,7 @@ export const analyseReference = (input: Uint8Array, s: RefSettings): RefResult =
   const rejectedLines: Array<string> = []
   const alerts: RefResult["alerts"] = []
   const alertLineIndexes: Array<number> = []
-  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  const counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 }
   // cell key `${start}|${status}` -> {count, ips, urls, alerted}
   const cells = new Map<string, { start: number; status: number; count: number; ips: Set<string>; urls: Set<string>; alerted: boolean }>()
   let maxEvent = -Infinity
@@ -162,6 +165,9 @@ export const analyseReference = (input: Uint8Array, s: RefSettings): RefResult =
     // The window is closed once the watermark (max event time - lateness) reached its end.
     if (maxEvent - s.watermarkMs >= end) {
       counters.late++
+      // How far behind the newest time it was, and the watermark that would have kept its window open.
+      counters.lateBehindMs = Math.max(counters.lateBehindMs, maxEvent - t)
+      counters.lateWatermarkMs = Math.max(counters.lateWatermarkMs, maxEvent - end + 1)
       return
     }
     const key = `${start}|${record.status}`

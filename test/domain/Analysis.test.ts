@@ -24,6 +24,9 @@ const SETTINGS: AnalysisSettings = {
   maxFutureMs: 3_600 * SECOND
 }
 
+/** The lateness counters when no error was late. */
+const ON_TIME = { lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 }
+
 const iso = (ms: number): string => new Date(ms).toISOString()
 
 interface Rec {
@@ -136,7 +139,7 @@ describe("Analysis", () => {
       const out = ingest(analysis, [line({ ms: T0, status: 200 }), line({ ms: T0, status: 302 }), line({ ms: T0, status: 399 }), line({ ms: T0, status: 400 })])
       assert.deepStrictEqual(out.errors, [line({ ms: T0, status: 400 })])
       assert.deepStrictEqual(closeAll(analysis).closed, [row(T0, 400, 1, 1, ["/resource/1"])])
-      assert.deepStrictEqual({ ...analysis.counters }, { lines: 4, valid: 4, errors: 1, rejected: 0, late: 0 })
+      assert.deepStrictEqual({ ...analysis.counters }, { lines: 4, valid: 4, errors: 1, rejected: 0, late: 0, ...ON_TIME })
     })
   })
 
@@ -220,6 +223,55 @@ describe("Analysis", () => {
       assert.strictEqual(out.errors.length, 5)
       assert.deepStrictEqual(out.alerts, [])
       assert.strictEqual(analysis.counters.late, 5)
+    })
+  })
+
+  describe("how late", () => {
+    // Newest event time T0+70 s; W0 = [T0, T0+30 s) closed by the watermark. Hand-computed:
+    // the 404 at T0+5 s trails the newest by 65 s, and needs W > T0+70 s - (T0+30 s) = 40 s.
+    const lines = [
+      line({ ms: T0 + 1_000, status: 404 }),
+      line({ ms: T0 + 40_000, status: 200 }),
+      line({ ms: T0 + 10_000, status: 404 }), // late: 30 s behind T0+40 s, needs W ≥ 10.001 s
+      line({ ms: T0 + 70_000, status: 200 }),
+      line({ ms: T0 + 5_000, status: 500 }) //   late: 65 s behind T0+70 s, needs W ≥ 40.001 s
+    ]
+
+    it("keeps the most a late error trailed the newest event time, and the --watermark that counts them all", () => {
+      const analysis = new Analysis(SETTINGS)
+      for (const l of lines) ingest(analysis, [l])
+      const { late, lateBehindMs, lateWatermarkMs, lateAfterClose } = analysis.counters
+      assert.deepStrictEqual({ late, lateBehindMs, lateWatermarkMs, lateAfterClose }, {
+        late: 2, lateBehindMs: 65_000, lateWatermarkMs: 40_001, lateAfterClose: 0
+      })
+      // The figure means what it says: 40.001 s counts both, a millisecond less does not.
+      const replay = (watermarkMs: number) => {
+        const again = new Analysis({ ...SETTINGS, watermarkMs })
+        ingest(again, lines)
+        return again.counters.late
+      }
+      assert.strictEqual(replay(40_001), 0)
+      assert.strictEqual(replay(40_000), 1)
+    })
+
+    it("survives a snapshot and restore", () => {
+      const analysis = new Analysis(SETTINGS)
+      ingest(analysis, lines)
+      const restored = new Analysis(SETTINGS)
+      restored.restore(JSON.parse(JSON.stringify(analysis.snapshot())))
+      assert.deepStrictEqual(restored.counters, analysis.counters)
+      assert.strictEqual(restored.counters.lateWatermarkMs, 40_001)
+    })
+
+    it("counts errors for windows an idle close shut apart from those the watermark made late", () => {
+      const analysis = new Analysis(SETTINGS)
+      ingest(analysis, [line({ ms: T0 + 1_000, status: 404 })], NOW)
+      assert.isTrue(closeIfIdle(analysis, NOW + SETTINGS.idleTimeoutMs).didClose)
+      ingest(analysis, [line({ ms: T0 + 2_000, status: 404 })], NOW + SETTINGS.idleTimeoutMs + 1)
+      const { late, lateBehindMs, lateWatermarkMs, lateAfterClose } = analysis.counters
+      assert.deepStrictEqual({ late, lateBehindMs, lateWatermarkMs, lateAfterClose }, {
+        late: 1, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 1
+      })
     })
   })
 
@@ -363,7 +415,7 @@ describe("Analysis", () => {
       assert.deepStrictEqual(out.rejected.map((r) => r.line), [poisoned, beyond])
       for (const r of out.rejected) assert.match(r.reason, /future/)
       assert.deepStrictEqual(out.errors, [])
-      assert.deepStrictEqual({ ...analysis.counters }, { lines: 4, valid: 2, errors: 1, rejected: 2, late: 0 })
+      assert.deepStrictEqual({ ...analysis.counters }, { lines: 4, valid: 2, errors: 1, rejected: 2, late: 0, ...ON_TIME })
       // The record exactly at the limit is valid and moves the watermark.
       assert.strictEqual(analysis.watermarkMs, NOW + SETTINGS.maxFutureMs - SETTINGS.watermarkMs)
     })
@@ -379,7 +431,7 @@ describe("Analysis", () => {
       const analysis = new Analysis(SETTINGS)
       const out = ingest(analysis, ["", " ", "\t", "  \t  ", "\r", " \r"])
       assert.deepStrictEqual(out.rejected, [])
-      assert.deepStrictEqual({ ...analysis.counters }, { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 })
+      assert.deepStrictEqual({ ...analysis.counters }, { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, ...ON_TIME })
     })
 
     it("drops a trailing carriage return (CRLF input), in JSON and in CSV", () => {
@@ -412,7 +464,7 @@ describe("Analysis", () => {
       assert.deepStrictEqual(out.rejected.map((r) => r.line), bad)
       for (const r of out.rejected) assert.isAbove(r.reason.length, 0)
       assert.deepStrictEqual(out.errors, [good])
-      assert.deepStrictEqual({ ...analysis.counters }, { lines: 7, valid: 1, errors: 1, rejected: 6, late: 0 })
+      assert.deepStrictEqual({ ...analysis.counters }, { lines: 7, valid: 1, errors: 1, rejected: 6, late: 0, ...ON_TIME })
     })
 
     it("keeps at most 1 KiB of a rejected line", () => {
@@ -441,7 +493,7 @@ describe("Analysis", () => {
       const raw: Array<RejectedLine> = [{ line: "\ufffd\ufffd", reason: "invalid UTF-8" }, { line: "xxxx", reason: "line longer than 1048576 bytes" }]
       analysis.rejectRaw(raw, out)
       assert.deepStrictEqual(out.rejected, raw)
-      assert.deepStrictEqual({ ...analysis.counters }, { lines: 2, valid: 0, errors: 0, rejected: 2, late: 0 })
+      assert.deepStrictEqual({ ...analysis.counters }, { lines: 2, valid: 0, errors: 0, rejected: 2, late: 0, ...ON_TIME })
     })
   })
 
@@ -521,7 +573,7 @@ describe("Analysis", () => {
     it("of a fresh analysis restores a fresh analysis", () => {
       const after = new Analysis(SETTINGS)
       after.restore(JSON.parse(JSON.stringify(new Analysis(SETTINGS).snapshot())))
-      assert.deepStrictEqual({ ...after.counters }, { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 })
+      assert.deepStrictEqual({ ...after.counters }, { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, ...ON_TIME })
       ingest(after, [line({ ms: T0 - 1_000_000, status: 404 })])
       assert.strictEqual(after.counters.late, 0)
       assert.strictEqual(after.openWindowCount, 1)
@@ -533,7 +585,7 @@ describe("Analysis", () => {
 
 /** The README's rules ("What the analyzer computes"), written out plainly, record by record. */
 class Model {
-  readonly counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  readonly counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, ...ON_TIME }
   private maxEventMs = -Infinity
   private closedThroughMs = -Infinity
   private readonly cells = new Map<string, { startMs: number; status: number; count: number; ips: Set<string>; urls: Set<string>; alerted: boolean }>()
@@ -562,6 +614,12 @@ class Model {
       const startMs = Math.floor(eventMs! / windowMs) * windowMs
       if (startMs + windowMs <= Math.max(this.closedThroughMs, this.maxEventMs - watermarkMs)) {
         this.counters.late++
+        this.counters.lateBehindMs = Math.max(this.counters.lateBehindMs, this.maxEventMs - eventMs!)
+        if (startMs + windowMs <= this.maxEventMs - watermarkMs) {
+          this.counters.lateWatermarkMs = Math.max(this.counters.lateWatermarkMs, this.maxEventMs - (startMs + windowMs) + 1)
+        } else {
+          this.counters.lateAfterClose++
+        }
         continue
       }
       const key = `${startMs}/${record.status}`

@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { randomSuffix, testBrokers } from "../kafka/broker.ts"
+import { madeGroup, madeTopic, randomSuffix, removeLeftovers, testBrokers } from "../kafka/broker.ts"
 import { cli, hasStackTrace, interrupt, killAll } from "../kafka/support/processes.ts"
 import { committedOffsets, readCommitted, readWholeTopic } from "../kafka/support/topics.ts"
 import { errorKey, expectAlerts, expectWindowRows, linesReadPattern, truthOf } from "../kafka/support/truth.ts"
@@ -36,6 +36,7 @@ const unmount = (dir: string) => {
 afterAll(async () => {
   await killAll()
   for (const dir of mounts) unmount(dir)
+  await removeLeftovers(brokers)
 }, 60_000)
 
 const sh = (cmd: string, args: Array<string>) => {
@@ -53,9 +54,9 @@ const sh = (cmd: string, args: Array<string>) => {
 describe("a full disk on the output folder (production mode)", () => {
   it("stops with a plain message, commits no offset past what it wrote, and resumes exactly once space is freed", async () => {
     const id = `diskfull-${randomSuffix()}`
-    const topic = `loglens-${id}`
-    const alertsTopic = `loglens-${id}-alerts`
-    const group = `loglens-${id}-group`
+    const topic = madeTopic(`loglens-${id}`)
+    const alertsTopic = madeTopic(`loglens-${id}-alerts`)
+    const group = madeGroup(`loglens-${id}-group`)
     const dir = tempDir("diskfull")
     const output = path.join(dir, "out")
     const checkpoint = path.join(dir, "cp") // on the ordinary disk: only the output folder is full

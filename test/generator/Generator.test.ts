@@ -5,7 +5,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import { CSV_HEADER, RecordDecoder } from "../../src/domain/LogRecord.ts"
+import { CSV_HEADER } from "../../src/domain/formats/Csv.ts"
+import { makeDecoder } from "../../src/domain/formats/Formats.ts"
 import { generatedLines, runGenerator, type GeneratorConfig } from "../../src/generator/Generator.ts"
 import { LineSink } from "../../src/transport/LineSink.ts"
 
@@ -114,7 +115,7 @@ describe("generatedLines: content", () => {
       yield* TestClock.setTime(T)
       for (const format of ["json", "csv"] as const) {
         const lines = yield* collect(config({ format, count: 20_000, statusDistribution: [50, 25, 25] }))
-        const decoder = new RecordDecoder(format)
+        const decoder = makeDecoder(format)
         const body = format === "csv" ? lines.slice(1) : lines
         if (format === "csv") {
           assert.strictEqual(lines[0], CSV_HEADER)

@@ -4,7 +4,7 @@
  * restart it each time, and check that the results are exactly those the
  * independent reference model computes from the input:
  *
- * - errors/: the same records in the same order (one partition), so none
+ * - errors/: the same records (in the same order, on one partition), so none
  *   lost and none twice;
  * - windows/: one row per (window, status) with the reference's counts and
  *   URL sets, unique_ips within 2 %;
@@ -20,25 +20,31 @@
  * threshold, 3 % out-of-order records (some of them late), malformed lines
  * and one line dated 2999, so the watermark, late-data decisions, rejections
  * and alerts all have to survive the restarts.
+ *
+ * It runs on one partition and on three (the lines dealt round-robin), where
+ * the ground truth is the per-partition reference (partitionReference.ts).
+ * A stop keeps the open windows in production mode, so the last run is
+ * stopped once the idle rule has closed them all.
  */
 import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { readPartLines, readParts, tempDir } from "../e2e/cli.ts"
+import { prng } from "../support/random.ts"
 import { madeGroup, madeTopic, randomSuffix, sleep } from "./broker.ts"
 import { cli, hasStackTrace, interrupt, useSharedBroker } from "./support/processes.ts"
 import { createTopic, produceLines, readCommitted } from "./support/topics.ts"
-import { errorKey, expectAlerts, expectSameMultiset, expectWindowRows, lastLinesRead, linesReadPattern, truthOf } from "./support/truth.ts"
+import {
+  allClosedPattern,
+  errorKey,
+  expectPartitionAlerts,
+  expectSameMultiset,
+  expectWindowRows,
+  lastLinesRead,
+  partitionTruthOf
+} from "./support/truth.ts"
 
 const shared = useSharedBroker()
-
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with the same seed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 const WINDOW_MS = 30_000
 const LINES = 300_000
@@ -90,98 +96,102 @@ const expectWholeLines = (output: string) => {
 }
 
 describe("crash recovery: kill -9 the analyzer at random moments", () => {
-  it("errors/, windows/, rejected/ and the alerts topic (read_committed) equal the ground truth", async () => {
-    const seed = Number(process.env["LOGLENS_CRASH_SEED"] ?? Math.floor(Math.random() * 2 ** 31))
-    const id = `crash-${randomSuffix()}`
-    const topic = `loglens-${id}`
-    const alertsTopic = madeTopic(`loglens-${id}-alerts`)
-    const group = madeGroup(`loglens-${id}-group`)
-    const dir = tempDir("crash")
-    const output = path.join(dir, "out")
-    const checkpoint = path.join(dir, "cp")
-    const log: Array<string> = [`seed ${seed} (LOGLENS_CRASH_SEED=${seed} replays this input)`]
+  for (const partitions of [1, 3]) {
+    it(`over ${partitions} partition(s): errors/, windows/, rejected/ and the alerts topic (read_committed) equal the ground truth`, async () => {
+      const seed = Number(process.env["LOGLENS_CRASH_SEED"] ?? Math.floor(Math.random() * 2 ** 31))
+      const id = `crash-${randomSuffix()}`
+      const topic = `loglens-${id}`
+      const alertsTopic = madeTopic(`loglens-${id}-alerts`)
+      const group = madeGroup(`loglens-${id}-group`)
+      const dir = tempDir("crash")
+      const output = path.join(dir, "out")
+      const checkpoint = path.join(dir, "cp")
+      const log: Array<string> = [`seed ${seed} (LOGLENS_CRASH_SEED=${seed} replays this input)`]
 
-    const lines = makeInput(seed)
-    const truth = truthOf(lines)
-    expect(truth.counters.late).toBeGreaterThan(0)
-    expect(truth.counters.rejected).toBeGreaterThan(1)
-    expect(truth.alerts.length).toBeGreaterThan(50)
-    expect(truth.rows.some((r) => r.error_count === 100 || r.error_count === 99)).toBe(true)
+      const lines = makeInput(seed)
+      const split = Array.from({ length: partitions }, (_, p) => lines.filter((_, i) => i % partitions === p))
+      const truth = partitionTruthOf(split)
+      expect(truth.counters.late).toBeGreaterThan(0)
+      expect(truth.counters.rejected).toBeGreaterThan(1)
+      expect(truth.alerts.length).toBeGreaterThan(50)
+      expect(truth.rows.some((r) => r.error_count === 100 || r.error_count === 99)).toBe(true)
 
-    let t0 = Date.now()
-    await createTopic(shared.brokers, topic, 1)
-    await produceLines(shared.brokers, topic, lines)
-    log.push(`produced ${LINES} lines in ${Date.now() - t0} ms`)
+      let t0 = Date.now()
+      await createTopic(shared.brokers, topic, partitions)
+      for (let p = 0; p < partitions; p++) await produceLines(shared.brokers, topic, split[p]!, p)
+      log.push(`produced ${LINES} lines in ${Date.now() - t0} ms`)
 
-    const args = [
-      "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--partitions", "1",
-      "--alerts-topic", alertsTopic, "--group-id", group, "--output", output, "--checkpoint", checkpoint,
-      "--commit-interval", "100ms", "--trigger", "250ms",
-      // A SIGKILLed analyzer stays in the group until its session times out (6 s), so each restart
-      // waits that long before it reads again. The idle clock must not run during that wait (it starts
-      // when the source is ready again): 4 s, shorter than the wait, checks exactly that.
-      "--idle-timeout", "4s"
-    ]
-    const random = prng(seed ^ 0x5bd1e995)
-    // Five kill points spread over the stream (5 % to 85 % of the lines), each followed by a random
-    // delay of up to 0.3 s, so the kills land at unpredictable moments: mid-batch, mid-epoch,
-    // between a part file and the checkpoint, during an alert transaction...
-    const targets = Array.from({ length: 5 }, () => Math.floor((0.05 + 0.8 * random()) * truth.counters.lines))
-      .sort((a, b) => a - b)
-    let kills = 0
-    let linesRead = 0
-    t0 = Date.now()
-    for (let attempt = 0; kills < 5 && attempt < 12; attempt++) {
-      const child = cli(args)
-      // Wait until this run has read past where the last checkpoint left off and past the next kill point.
-      // After a restart the backlog goes fast, so the checkpoint may already hold every line: then this
-      // kill lands after the last line (during idle time, a commit or the final flush), still a crash to survive.
-      const target = Math.min(Math.max(targets[kills]!, linesRead + 1), truth.counters.lines)
-      const deadline = Date.now() + 120_000
-      while (lastLinesRead(child.stdout()) < target && child.child.exitCode === null && Date.now() < deadline) {
-        await sleep(10)
+      const args = [
+        "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", topic, "--partitions", String(partitions),
+        "--alerts-topic", alertsTopic, "--group-id", group, "--output", output, "--checkpoint", checkpoint,
+        "--commit-interval", "100ms", "--trigger", "250ms",
+        // A SIGKILLed analyzer stays in the group until its session times out (6 s), so each restart
+        // waits that long before it reads again. The idle clock must not run during that wait (it starts
+        // when the source is ready again): 4 s, shorter than the wait, checks exactly that.
+        "--idle-timeout", "4s"
+      ]
+      const random = prng(seed ^ 0x5bd1e995)
+      // Five kill points spread over the stream (5 % to 85 % of the lines), each followed by a random
+      // delay of up to 0.3 s, so the kills land at unpredictable moments: mid-batch, mid-epoch,
+      // between a part file and the checkpoint, during an alert transaction...
+      const targets = Array.from({ length: 5 }, () => Math.floor((0.05 + 0.8 * random()) * truth.counters.lines))
+        .sort((a, b) => a - b)
+      let kills = 0
+      let linesRead = 0
+      t0 = Date.now()
+      for (let attempt = 0; kills < 5 && attempt < 12; attempt++) {
+        const child = cli(args)
+        // Wait until this run has read past where the last checkpoint left off and past the next kill point.
+        // After a restart the backlog goes fast, so the checkpoint may already hold every line: then this
+        // kill lands after the last line (during idle time, a commit or the final flush), still a crash to survive.
+        const target = Math.min(Math.max(targets[kills]!, linesRead + 1), truth.counters.lines)
+        const deadline = Date.now() + 120_000
+        while (lastLinesRead(child.stdout()) < target && child.child.exitCode === null && Date.now() < deadline) {
+          await sleep(10)
+        }
+        expect(child.child.exitCode, `the analyzer exited on its own:\n${child.stderr()}`).toBe(null)
+        expect(lastLinesRead(child.stdout()), `no progress in 120 s:\n${child.stderr()}`).toBeGreaterThanOrEqual(target)
+        await sleep(Math.floor(random() * 300))
+        const seen = lastLinesRead(child.stdout())
+        child.child.kill("SIGKILL")
+        const end = await child.done
+        expect(end.signal).toBe("SIGKILL")
+        expect(hasStackTrace(end.stderr), end.stderr).toBe(false)
+        const file = path.join(checkpoint, "checkpoint.json")
+        const cp = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : { epoch: 0, position: {} }
+        // The next run resumes from the checkpoint: it must get past that to count as progress.
+        linesRead = cp.analysis?.counters?.lines ?? 0
+        expectWholeLines(output)
+        log.push(
+          `kill ${kills + 1} at ${Date.now() - t0} ms: last report ${seen} lines, ` +
+            `checkpoint epoch ${cp.epoch} at ${JSON.stringify(cp.position)} (${linesRead} lines)`
+        )
+        kills++
       }
-      expect(child.child.exitCode, `the analyzer exited on its own:\n${child.stderr()}`).toBe(null)
-      expect(lastLinesRead(child.stdout()), `no progress in 120 s:\n${child.stderr()}`).toBeGreaterThanOrEqual(target)
-      await sleep(Math.floor(random() * 300))
-      const seen = lastLinesRead(child.stdout())
-      child.child.kill("SIGKILL")
-      const end = await child.done
-      expect(end.signal).toBe("SIGKILL")
-      expect(hasStackTrace(end.stderr), end.stderr).toBe(false)
-      const file = path.join(checkpoint, "checkpoint.json")
-      const cp = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : { epoch: 0, position: {} }
-      // The next run resumes from the checkpoint: it must get past that to count as progress.
-      linesRead = cp.analysis?.counters?.lines ?? 0
-      expectWholeLines(output)
-      log.push(
-        `kill ${kills + 1} at ${Date.now() - t0} ms: last report ${seen} lines, ` +
-          `checkpoint epoch ${cp.epoch} at ${JSON.stringify(cp.position)} (${linesRead} lines)`
-      )
-      kills++
-    }
-    expect(kills, log.join("\n")).toBeGreaterThanOrEqual(5)
+      expect(kills, log.join("\n")).toBeGreaterThanOrEqual(5)
 
-    const last = cli(args)
-    await last.waitFor(linesReadPattern(truth.counters.lines), 180_000)
-    const done = await interrupt(last)
-    log.push(`finished at ${Date.now() - t0} ms`)
-    expect(done.code, done.stderr).toBe(0)
-    expect(hasStackTrace(done.stderr), done.stderr).toBe(false)
-    console.log(`[crash test] ${log.join("\n[crash test] ")}`)
+      const last = cli(args)
+      // A stop keeps open windows: wait for the idle rule to close them all first.
+      await last.waitFor(allClosedPattern(truth.counters.lines), 180_000)
+      const done = await interrupt(last)
+      log.push(`finished at ${Date.now() - t0} ms`)
+      expect(done.code, done.stderr).toBe(0)
+      expect(hasStackTrace(done.stderr), done.stderr).toBe(false)
+      console.log(`[crash test] ${log.join("\n[crash test] ")}`)
 
-    const c = truth.counters
-    expect(done.stdout).toMatch(new RegExp(
-      `Final report .*lines read ${c.lines.toLocaleString("en-US")}, rejected ${c.rejected.toLocaleString("en-US")}, ` +
-        `errors ${c.errors.toLocaleString("en-US")}, late errors ${c.late.toLocaleString("en-US")},`
-    ))
-    // errors/: exactly the reference's records, in order (one partition): none lost, none twice.
-    const errors = readParts(path.join(output, "errors")).map(errorKey)
-    const expectedErrors = truth.errors.map((e) => errorKey(JSON.parse(e)))
-    expectSameMultiset("errors/", errors, expectedErrors)
-    expect(errors).toEqual(expectedErrors)
-    expectWindowRows(readParts(path.join(output, "windows")), truth.rows)
-    expectSameMultiset("rejected/", readParts(path.join(output, "rejected")).map((r) => r.line), truth.rejectedLines)
-    expectAlerts(await readCommitted(shared.brokers, alertsTopic, truth.alerts.length), truth.alerts)
-  }, 600_000)
+      const c = truth.counters
+      expect(done.stdout).toMatch(new RegExp(
+        `Final report .*lines read ${c.lines.toLocaleString("en-US")}, rejected ${c.rejected.toLocaleString("en-US")}, ` +
+          `errors ${c.errors.toLocaleString("en-US")}, late errors ${c.late.toLocaleString("en-US")},`
+      ))
+      // errors/: exactly the reference's records (in order on one partition): none lost, none twice.
+      const errors = readParts(path.join(output, "errors")).map(errorKey)
+      const expectedErrors = truth.errors.flat().map((e) => errorKey(JSON.parse(e)))
+      expectSameMultiset("errors/", errors, expectedErrors)
+      if (partitions === 1) expect(errors).toEqual(expectedErrors)
+      expectWindowRows(readParts(path.join(output, "windows")), truth.rows)
+      expectSameMultiset("rejected/", readParts(path.join(output, "rejected")).map((r) => r.line), truth.rejectedLines.flat())
+      expectPartitionAlerts(await readCommitted(shared.brokers, alertsTopic, truth.alerts.length), truth.alerts)
+    }, 600_000)
+  }
 })

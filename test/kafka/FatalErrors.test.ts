@@ -25,7 +25,7 @@ const expectPlainFailure = async (args: ReadonlyArray<string>, message: RegExp, 
 }
 
 const ILLEGAL_NAMES = ["bad topic!", "a/b", "..", "x".repeat(300), ""]
-const NAME_RULE = /a topic name is 1 to 249 characters of a-z, A-Z, 0-9, "\.", "_" and "-", and not "\." or "\.\."/
+const NAME_RULE = /--(alerts-)?topic (expects a Kafka topic name \(1 to 249 characters of a-z, A-Z, 0-9, "\.", "_" and "-", and not "\." or "\.\."\)|needs a value)/
 
 describe.concurrent("fatal Kafka errors, real CLI", () => {
   it("an illegal topic name is refused at the flag, without asking a broker", async () => {

@@ -19,6 +19,7 @@ import { ownBroker, type OwnBroker } from "./support/ownBroker.ts"
 import { cli, hasStackTrace, interrupt, killAll } from "./support/processes.ts"
 import { readCommitted, readWholeTopic } from "./support/topics.ts"
 import {
+  allClosedPattern,
   errorKey,
   expectAlerts,
   expectSameMultiset,
@@ -84,7 +85,7 @@ describe.concurrent("production mode, real CLI, real broker", () => {
     expect(truth.alerts.length).toBeGreaterThan(0)
 
     const analyzer = analyze(brokers, n)
-    await analyzer.waitFor(linesReadPattern(N), 90_000)
+    await analyzer.waitFor(allClosedPattern(N), 90_000)
     const done = await interrupt(analyzer)
     expect(done.code, done.stderr).toBe(0)
     expect(hasStackTrace(done.stderr), done.stderr).toBe(false)
@@ -147,7 +148,7 @@ describe.concurrent("production mode, real CLI, real broker", () => {
     const truth = truthOf(lines)
 
     const analyzer = analyze(brokers, n, ["--partitions", "3"])
-    await analyzer.waitFor(linesReadPattern(N), 90_000)
+    await analyzer.waitFor(allClosedPattern(N), 90_000)
     const done = await interrupt(analyzer)
     expect(done.code, done.stderr).toBe(0)
     expect(done.stdout).toMatch(/Final report .* late errors 0,/)

@@ -32,7 +32,7 @@ class Model {
   commit(epoch: number, changed: Array<WindowCellJson>, closedWindows: Array<number>): CheckpointCommit {
     for (const start of closedWindows) for (const key of [...this.cells.keys()]) if (key.startsWith(`${start}/`)) this.cells.delete(key)
     for (const c of changed) this.cells.set(`${c.start}/${c.status}`, c)
-    const progress = { maxEventTimeMs: epoch * 1000, closedThroughMs: null, counters: { lines: epoch, valid: epoch, errors: 0, rejected: 0, late: 0 } }
+    const progress = { partitions: [{ partition: 0, maxEventTimeMs: epoch * 1000 }], closedThroughMs: null, counters: { lines: epoch, valid: epoch, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 } }
     const all = [...this.cells.values()]
     return {
       settings,

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { Kafka, logLevel, type SASLOptions } from "kafkajs"
 import type { ConnectionOptions } from "node:tls"
-import { parseBrokers } from "../../domain/Options.ts"
+import { BROKERS_VARIABLE, DEFAULT_BROKERS, parseBrokers, type Parsed } from "../../domain/Options.ts"
 import { KafkaError } from "./Errors.ts"
 import { type KafkaLogHooks, type KafkaNotices, quietLogCreator } from "./Notices.ts"
 
@@ -68,12 +68,12 @@ export const kafkaSettingsFromEnv = (
 ): KafkaSettings => {
   const problems: Array<string> = []
   const rawBrokers = brokersFlag === undefined
-    ? env["KAFKA_BROKERS"] ?? "localhost:9092"
+    ? env[BROKERS_VARIABLE] ?? DEFAULT_BROKERS
     : typeof brokersFlag === "string"
     ? brokersFlag
     : brokersFlag.join(",")
   const parsed = parseBrokers(rawBrokers)
-  let brokers: ReadonlyArray<string> = ["localhost:9092"]
+  let brokers: ReadonlyArray<string> = [DEFAULT_BROKERS]
   if (!parsed.ok) {
     problems.push(`invalid Kafka broker list (--kafka-broker or KAFKA_BROKERS): ${parsed.message}`)
   } else {
@@ -149,16 +149,24 @@ export const SESSION_TIMEOUT_MS = 6_000
 export const HEARTBEAT_INTERVAL_MS = 1_000
 
 /** Kafka's rule for topic names, in words. */
-export const TOPIC_NAME_RULE = `a topic name is 1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", and not "." or ".."`
+export const TOPIC_NAME_RULE = `1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", and not "." or ".."`
+
+const isTopicName = (name: string): boolean =>
+  name.length >= 1 && name.length <= 249 && /^[a-zA-Z0-9._-]+$/.test(name) && name !== "." && name !== ".."
+
+/** A name for a message: long ones cut short. */
+const shownName = (name: string): string =>
+  name.length > 40 ? `${JSON.stringify(name.slice(0, 40))}… (${name.length} characters)` : JSON.stringify(name)
 
 /** Why `name` is not a legal Kafka topic name, or undefined when it is. */
-export const topicNameProblem = (name: string): string | undefined => {
-  if (name.length >= 1 && name.length <= 249 && /^[a-zA-Z0-9._-]+$/.test(name) && name !== "." && name !== "..") {
-    return undefined
-  }
-  const shown = name.length > 40 ? `${JSON.stringify(name.slice(0, 40))}… (${name.length} characters)` : JSON.stringify(name)
-  return `${shown} is not a valid Kafka topic name: ${TOPIC_NAME_RULE}`
-}
+export const topicNameProblem = (name: string): string | undefined =>
+  isTopicName(name) ? undefined : `${shownName(name)} is not a valid Kafka topic name (${TOPIC_NAME_RULE})`
+
+/** `--<flag>`'s value as a topic name, for the CLI's flag parser: refused at once when illegal. */
+export const parseTopicName = (flag: string) => (text: string): Parsed<string> =>
+  isTopicName(text)
+    ? { ok: true, value: text }
+    : { ok: false, message: `--${flag} expects a Kafka topic name (${TOPIC_NAME_RULE}), got ${shownName(text)}` }
 
 /** Fails (reason `InvalidTopic`) unless every name is a legal topic name. */
 export const checkTopicNames = (topics: ReadonlyArray<string>): Effect.Effect<void, KafkaError> => {

@@ -31,6 +31,13 @@
  * is published, commits the group's offsets with the epoch marker (see
  * `AlertPublisher.ts`). It skips partitions already committed at or beyond
  * the position.
+ *
+ * ## Partitions
+ *
+ * Every batch says which partition it comes from and whether that partition
+ * has nothing unread after it; the group's assignment and a poll of the end
+ * offsets (`Progress.ts`) tell the analyzer which partitions this process
+ * reads and which of them are caught up, for the per-partition watermarks.
  */
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -53,6 +60,7 @@ import {
   scopedAdmin
 } from "./Admin.ts"
 import { KafkaError, kafkaError } from "./Errors.ts"
+import { END_OFFSET_POLL_MS, KafkaProgress } from "./Progress.ts"
 import { type KafkaNotices, makeNotices } from "./Notices.ts"
 import { quietly, retryKafka, retryKafkaEffect } from "./Retry.ts"
 import { HEARTBEAT_INTERVAL_MS, type KafkaSettings, makeKafka, SESSION_TIMEOUT_MS } from "./Settings.ts"
@@ -69,22 +77,15 @@ export interface KafkaLineSourceOptions {
   readonly maxLineBytes: number
   /** Batches buffered between kafkajs and the stream (default 8). */
   readonly bufferBatches?: number | undefined
+  /** Fetch limits (kafkajs's defaults when left out): small ones make small batches that interleave partitions finely. */
+  readonly fetch?: { readonly maxBytesPerPartition?: number; readonly maxBytes?: number } | undefined
+  /** Tests: called with a way to pause and resume single partitions once a consumer runs. */
+  readonly onConsumerRunning?: ((control: PartitionControl) => void) | undefined
 }
 
-/**
- * One Kafka message value as lines, checked as the file and TCP sources check theirs (`splitRun`):
- * a byte-order mark opening the value is not part of its first line, and a final newline ends the
- * last line rather than opening an empty one.
- */
-export const decodeMessageValue = (
-  value: Uint8Array,
-  maxLineBytes: number,
-  lines: Array<string | Uint8Array>,
-  rejected: Array<RejectedLine>
-): void => {
-  const start = startsWithBom(value) ? 3 : 0
-  const end = value.length > start && value[value.length - 1] === 10 ? value.length - 1 : value.length
-  splitRun(value.subarray(start, end), maxLineBytes, lines, rejected)
+export interface PartitionControl {
+  readonly pause: (partitions: ReadonlyArray<number>) => void
+  readonly resume: (partitions: ReadonlyArray<number>) => void
 }
 
 /** Next offset by partition, as the checkpoint stores it. */
@@ -137,22 +138,42 @@ const startPositions = (
   return position
 }
 
-/** The messages of one fetched batch at or after `expected`, as lines; undefined when there are none. */
+/**
+ * The values of one fetched batch's messages at or after `expected`, as lines; undefined when
+ * there are none. Each value is checked as the file and TCP sources check theirs (`splitRun`): a
+ * byte-order mark opening a value is not part of its first line, and a final newline ends its last
+ * line rather than opening an empty one. The values are joined by newlines into one run first, so
+ * a batch costs one UTF-8 check and one run for the analyzer rather than one per message.
+ */
 const batchLines = (
   messages: ReadonlyArray<{ readonly offset: string; readonly value: Buffer | null }>,
   expected: number | undefined,
   maxLineBytes: number
 ): { lines: Array<string | Uint8Array>; rejected: Array<RejectedLine>; last: number } | undefined => {
+  if (messages.length === 0) return undefined
+  let from = 0
+  // Only a batch that starts before `expected` (a seek that kafkajs had not applied yet) is skipped into.
+  if (expected !== undefined && Number(messages[0]!.offset) < expected) {
+    while (from < messages.length && Number(messages[from]!.offset) < expected) from++
+    if (from === messages.length) return undefined
+  }
+  let size = 0
+  for (let i = from; i < messages.length; i++) size += (messages[i]!.value?.length ?? -1) + 1
+  const run = Buffer.allocUnsafe(size)
+  let at = 0
+  let values = 0
+  for (let i = from; i < messages.length; i++) {
+    const value = messages[i]!.value
+    if (value === null) continue // a tombstone: no line
+    const start = startsWithBom(value) ? 3 : 0
+    const end = value.length > start && value[value.length - 1] === 10 ? value.length - 1 : value.length
+    if (values++ > 0) run[at++] = 10
+    at += value.copy(run, at, start, end)
+  }
   const lines: Array<string | Uint8Array> = []
   const rejected: Array<RejectedLine> = []
-  let last = -1
-  for (const message of messages) {
-    const offset = Number(message.offset)
-    if (expected !== undefined && offset < expected) continue
-    last = offset
-    if (message.value !== null) decodeMessageValue(message.value, maxLineBytes, lines, rejected)
-  }
-  return last < 0 ? undefined : { lines, rejected, last }
+  if (values > 0) splitRun(run.subarray(0, at), maxLineBytes, lines, rejected)
+  return { lines, rejected, last: Number(messages[messages.length - 1]!.offset) }
 }
 
 type BatchQueue = Queue.Queue<LineBatch, SourceError | Cause.Done>
@@ -179,7 +200,11 @@ export const KafkaLineSource = {
         let current: Consumer | undefined
 
         /** One consumer, from connect to crash: fails with the crash, classified. */
-        const runConsumer = (queue: BatchQueue, position: Map<number, number>): Effect.Effect<never, KafkaError> =>
+        const runConsumer = (
+          queue: BatchQueue,
+          position: Map<number, number>,
+          progress: KafkaProgress
+        ): Effect.Effect<never, KafkaError> =>
           Effect.scoped(Effect.gen(function*() {
             const consumer = kafka.consumer({
               groupId,
@@ -190,6 +215,7 @@ export const KafkaLineSource = {
               // Long-poll at most 1 s: bounds how long a stop (or a rebalance) waits for a fetch.
               maxWaitTimeInMs: 1_000,
               readUncommitted: false,
+              ...options.fetch,
               retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 }
             })
             // Offers from kafkajs's callbacks run in this fiber's context, and stop with its scope.
@@ -226,12 +252,47 @@ export const KafkaLineSource = {
                 const offset = position.get(partition)
                 if (offset !== undefined) consumer.seek({ topic, partition, offset: String(offset) })
               }
-              // Tell the analyzer the source is live again (an empty batch; dropped if the queue is full of data).
-              Queue.offerUnsafe(queue, { lines: [], rejected: [], position: positionSnapshot(position) })
+              progress.assign(assigned)
+              // Tell the analyzer the source is live again and which partitions it reads (an empty
+              // batch; dropped if the queue is full of data: the next end-offset poll says it again).
+              Queue.offerUnsafe(queue, emptyBatch())
             })
+            // Until the group has answered, this process reads no partition: none holds windows back or is idle.
+            consumer.on(consumer.events.REBALANCING, () => progress.assign([]))
             onOutOfRange = (t, p) => {
-              if (t === topic) position.delete(p)
+              if (t !== topic) return
+              position.delete(p)
+              progress.forget(p)
             }
+            const emptyBatch = (): LineBatch => ({
+              lines: [],
+              rejected: [],
+              position: positionSnapshot(position),
+              partitions: progress.snapshot()
+            })
+            // Partitions without new messages produce no batches: ask the broker where they end.
+            const pollEndOffsets = Effect.tryPromise(() =>
+              admin.use(async (a) => {
+                const ranges = await partitionRanges(a, topic)
+                const starts = new Map<number, number>()
+                const missing = progress.withoutPosition
+                if (missing.length > 0) {
+                  const committed = await committedOffsets(a, groupId, topic)
+                  for (const partition of missing) {
+                    const range = ranges.find((r) => r.partition === partition)
+                    const offset = committed.get(partition)?.offset
+                    if (offset !== undefined) starts.set(partition, offset)
+                    else if (range) starts.set(partition, startingOffsets === "earliest" ? range.low : range.high)
+                  }
+                }
+                progress.polled(new Map(ranges.map((r) => [r.partition, r.high])), starts)
+              })
+            ).pipe(
+              Effect.andThen(Effect.suspend(() => Queue.offer(queue, emptyBatch()))),
+              Effect.ignore, // a failed poll leaves the last answer in place; the next one retries
+              Effect.andThen(Effect.sleep(END_OFFSET_POLL_MS)),
+              Effect.forever
+            )
 
             yield* retryKafka(
               () => consumer.connect(),
@@ -253,7 +314,14 @@ export const KafkaLineSource = {
                     const taken = batchLines(batch.messages, position.get(partition), maxLineBytes)
                     if (taken === undefined) return
                     position.set(partition, taken.last + 1)
-                    const lineBatch: LineBatch = { lines: taken.lines, rejected: taken.rejected, position: positionSnapshot(position) }
+                    const highWatermark = Number(batch.highWatermark)
+                    const lineBatch: LineBatch = {
+                      lines: taken.lines,
+                      rejected: taken.rejected,
+                      position: positionSnapshot(position),
+                      partition,
+                      caughtUp: taken.last + 1 >= highWatermark
+                    }
                     // Back-pressure: hold kafkajs until the stream has room, heartbeating meanwhile.
                     const beat = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_INTERVAL_MS)
                     try {
@@ -263,12 +331,18 @@ export const KafkaLineSource = {
                     } finally {
                       clearInterval(beat)
                     }
+                    progress.queuedThrough(partition, taken.last + 1, highWatermark)
                     resolveOffset(String(taken.last))
                   }
                 }),
               catch: (e) => kafkaError(`starting the Kafka consumer of ${topic}`, e)
             })
             current = consumer
+            yield* Effect.forkScoped(pollEndOffsets)
+            options.onConsumerRunning?.({
+              pause: (partitions) => consumer.pause([{ topic, partitions: [...partitions] }]),
+              resume: (partitions) => consumer.resume([{ topic, partitions: [...partitions] }])
+            })
             const error = yield* Effect.promise(() => crashed)
             return yield* kafkaError(`reading ${topic}`, error)
           }))
@@ -285,8 +359,9 @@ export const KafkaLineSource = {
                   )
                   position = startPositions(from, ranges, { topic, startingOffsets, notices })
                 }
+                const progress = new KafkaProgress(position)
                 // A crashed consumer is replaced, with backoff, until a fatal error.
-                return yield* retryKafkaEffect(runConsumer(queue, position), {
+                return yield* retryKafkaEffect(runConsumer(queue, position, progress), {
                   what: `reading ${topic}`,
                   key: `source-crash:${topic}`,
                   notices

@@ -119,7 +119,7 @@ describe("topicNameProblem (Kafka's rule: 1-249 of [a-zA-Z0-9._-], not . or ..)"
   const legal = ["http-logs", "alerts", "a.b_c-1", "...", "x".repeat(249), "_", "A9"]
   for (const name of illegal) {
     it(`refuses ${JSON.stringify(name.length > 20 ? `${name.slice(0, 8)}… (${name.length})` : name)}`, () => {
-      expect(topicNameProblem(name)).toMatch(/is not a valid Kafka topic name: a topic name is 1 to 249 characters/)
+      expect(topicNameProblem(name)).toMatch(/is not a valid Kafka topic name \(1 to 249 characters of a-z, A-Z, 0-9/)
     })
   }
   for (const name of legal) {

@@ -59,6 +59,8 @@ export interface AnalysisSnapshot {
   readonly closedThroughMs: number | null
   readonly counters: Counters
   readonly cells: ReadonlyArray<WindowCellJson>
+  /** Errors read per status, late ones included (absent in checkpoints of older builds). */
+  readonly errorsByStatus?: Readonly<Record<string, number>>
 }
 
 /** How much of a rejected line is kept in `rejected/`. */
@@ -66,6 +68,8 @@ export const REJECTED_LINE_PREVIEW = 1024
 
 export class Analysis {
   readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
+  /** Errors read per status (index = status), late ones included: `counters.errors` by status. */
+  readonly errorsByStatus = new Float64Array(600)
   private maxEventTimeMs = -Infinity
   private closedThroughMs = -Infinity
   private lastValidAtMs = -Infinity
@@ -92,6 +96,16 @@ export class Analysis {
 
   get openWindowCount(): number {
     return this.open.size
+  }
+
+  /** Every window ending at or before this instant is closed (-Infinity before the first close). */
+  get windowsClosedThroughMs(): number {
+    return this.closedThroughMs
+  }
+
+  /** The open cells, for read-only views (dashboard, alert annotations); do not modify them. */
+  *openCells(): IterableIterator<WindowCell> {
+    for (const byStatus of this.open.values()) yield* byStatus.values()
   }
 
   /**
@@ -166,6 +180,7 @@ export class Analysis {
     const status = decoder.status
     if (!isErrorStatus(status)) return
     counters.errors++
+    this.errorsByStatus[status]++
     out.errors.push(decoder.errorLine())
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)
@@ -224,7 +239,8 @@ export class Analysis {
       maxEventTimeMs: Number.isFinite(this.maxEventTimeMs) ? this.maxEventTimeMs : null,
       closedThroughMs: Number.isFinite(this.closedThroughMs) ? this.closedThroughMs : null,
       counters: { ...this.counters },
-      cells
+      cells,
+      errorsByStatus: errorsByStatusJson(this.errorsByStatus)
     }
   }
 
@@ -233,6 +249,8 @@ export class Analysis {
     this.maxEventTimeMs = snapshot.maxEventTimeMs ?? -Infinity
     this.closedThroughMs = snapshot.closedThroughMs ?? -Infinity
     Object.assign(this.counters, snapshot.counters)
+    this.errorsByStatus.fill(0)
+    for (const [status, count] of Object.entries(snapshot.errorsByStatus ?? {})) this.errorsByStatus[Number(status)] = count
     this.open.clear()
     for (const json of snapshot.cells) {
       const cell = WindowCell.fromJSON(json)
@@ -276,4 +294,10 @@ export class Analysis {
     this.counters.rejected++
     out.rejected.push({ line: truncate(line, REJECTED_LINE_PREVIEW), reason })
   }
+}
+
+const errorsByStatusJson = (counts: Float64Array): Record<string, number> => {
+  const json: Record<string, number> = {}
+  for (let status = 0; status < counts.length; status++) if (counts[status]! > 0) json[status] = counts[status]!
+  return json
 }

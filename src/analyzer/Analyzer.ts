@@ -25,10 +25,13 @@ import { AlertPublisher } from "../sinks/AlertPublisher.ts"
 import { CheckpointStore, settingsDifferences, type CheckpointSettings, CHECKPOINT_VERSION } from "../sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "../sinks/Stores.ts"
 import { LineSource, type LineBatch, type SourcePosition } from "../transport/LineSource.ts"
+import { makeObservers } from "./Observers.ts"
 import { formatReport } from "./Report.ts"
 
 export interface AnalyzerConfig {
   readonly analysis: AnalysisSettings
+  /** Shown on the dashboard. (default: local) */
+  readonly mode?: "local" | "production"
   /** Console report period (`--trigger`). */
   readonly triggerMs: number
   /** Longest time between two epochs while data flows. */
@@ -60,6 +63,11 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   let position: SourcePosition = {}
   let resumeFrom: SourcePosition | undefined = undefined
   let dirty = false
+  const observers = yield* makeObservers(analysis, {
+    mode: config.mode ?? "local",
+    source: source.description,
+    live: source.live
+  }, yield* Clock.currentTimeMillis)
 
   // -- resume from the checkpoint, if any -----------------------------------
   const saved = yield* checkpoints.load
@@ -87,6 +95,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     yield* rejected.discardAfter(epoch)
     analysis.restore(checkpoint.analysis)
     yield* alerts.recover(epoch, checkpoint.alerts, checkpoint.position)
+    observers.resume(yield* Clock.currentTimeMillis)
     yield* Console.error(
       `loglens: resuming from checkpoint epoch ${epoch} (${analysis.openWindowCount} open windows, ` +
         `${analysis.counters.lines.toLocaleString("en-US")} lines already read)`
@@ -97,6 +106,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   let lastCommitAt = yield* Clock.currentTimeMillis
   /** Hands buffered errors and rejections to their stores, where they wait, hidden, for the epoch's seal. */
   const appendBuffered = Effect.fnUntraced(function*() {
+    observers.noteErrors(out.errors)
     yield* errors.append(epoch + 1, out.errors)
     yield* rejected.append(epoch + 1, out.rejected.map((r) => JSON.stringify(r)))
     out.errors.length = 0
@@ -124,6 +134,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       finished
     })
     yield* alerts.publish(epoch, out.alerts, position)
+    yield* observers.epochPublished(out, lastCommitAt)
     yield* source.commit(position, epoch)
     out.clear()
     dirty = false
@@ -141,6 +152,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       watermarkIso: Number.isFinite(watermark) ? formatInstant(watermark) : undefined,
       openWindows: analysis.openWindowCount,
       rows: analysis.takeUpdatedRows(),
+      firing: observers.firing(),
       final
     }))
   })
@@ -151,6 +163,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
+      observers.sourceReading()
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, out)
       analysis.ingest(event.lines, now, out)
@@ -164,6 +177,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       yield* appendBuffered()
     }
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
+    yield* observers.publish(now)
   })
 
   const ticks = Stream.tick(`${Math.min(1000, config.triggerMs, config.commitIntervalMs)} millis`).pipe(Stream.as(TICK))
@@ -171,6 +185,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     analysis.closeAll(out)
     yield* commitEpoch(true)
     yield* report(true)
+    yield* observers.finish(yield* Clock.currentTimeMillis)
   })
 
   yield* Console.error(`loglens: analysing ${source.description}`)

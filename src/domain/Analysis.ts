@@ -180,7 +180,7 @@ export class Analysis {
     const status = decoder.status
     if (!isErrorStatus(status)) return
     counters.errors++
-    this.errorsByStatus[status]++
+    this.errorsByStatus[status] = this.errorsByStatus[status]! + 1
     out.errors.push(decoder.errorLine())
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)

@@ -1,7 +1,8 @@
 /**
  * Parsing of the option values people type: durations such as `10s`, `1m`
- * or `10 seconds`, and the status split `90 5 5`. Each parser returns a
- * value or a message that says what was expected.
+ * or `10 seconds`, a rate, whole numbers within bounds, broker lists and the
+ * status split `90 5 5`. Each parser returns a value or a message that names
+ * the flag and says what was expected.
  */
 
 const UNIT_MS: Record<string, number> = {
@@ -13,14 +14,51 @@ const UNIT_MS: Record<string, number> = {
 
 export type Parsed<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly message: string }
 
-/** `10s`, `1m`, `10 seconds`, `1.5h`, `250ms`. A bare number is not accepted: the unit is never guessed. */
-export const parseDuration = (flag: string, text: string): Parsed<number> => {
+/** The longest duration any flag takes: far beyond any sensible window, and well inside a date's range. */
+export const MAX_DURATION_MS = 365 * 24 * 3_600_000
+
+/**
+ * `10s`, `1m`, `10 seconds`, `1.5h`, `250ms`, from `minMs` to 365 days. A bare number is not
+ * accepted: the unit is never guessed.
+ */
+export const parseDuration = (flag: string, text: string, bounds: { readonly minMs?: number } = {}): Parsed<number> => {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$/.exec(text)
   const unit = match === null ? undefined : UNIT_MS[match[2]!.toLowerCase()]
   if (match === null || unit === undefined) {
     return { ok: false, message: `${flag} expects a duration such as 10s, 30s, 1m or "10 seconds", got "${text}"` }
   }
-  return { ok: true, value: Math.round(Number(match[1]) * unit) }
+  const ms = Math.round(Number(match[1]) * unit)
+  // `!(ms <= max)` also refuses a number too long to be finite.
+  if (!(ms <= MAX_DURATION_MS)) return { ok: false, message: `${flag} must be at most 365 days, got "${text}"` }
+  const minMs = bounds.minMs ?? 0
+  if (ms < minMs) return { ok: false, message: `${flag} must be at least ${minMs}ms, got "${text}"` }
+  return { ok: true, value: ms }
+}
+
+/** Lines per second, a number ≥ 0; 0 means as fast as possible. */
+export const parseRate = (text: string): Parsed<number> => {
+  const rate = Number(text)
+  return text.trim() !== "" && Number.isFinite(rate) && rate >= 0
+    ? { ok: true, value: rate }
+    : { ok: false, message: `--rate expects lines per second, a number ≥ 0 (0 = as fast as possible), got "${text}"` }
+}
+
+export interface WholeNumberBounds {
+  readonly min: number
+  /** Inclusive; the largest safe integer when left out. */
+  readonly max?: number
+  /** What the number counts, for the message: "lines", "errors". */
+  readonly unit?: string
+}
+
+/** A whole number within `bounds`: `--urls expects a whole number ≥ 1, got "0"` otherwise. */
+export const parseWholeNumber = (flag: string, text: string, bounds: WholeNumberBounds): Parsed<number> => {
+  const value = /^\s*-?\d+\s*$/.test(text) ? Number(text) : Number.NaN
+  const max = bounds.max ?? Number.MAX_SAFE_INTEGER
+  if (Number.isSafeInteger(value) && value >= bounds.min && value <= max) return { ok: true, value }
+  const what = bounds.unit === undefined ? "a whole number" : `a whole number of ${bounds.unit}`
+  const range = bounds.max === undefined ? `≥ ${bounds.min}` : `from ${bounds.min} to ${bounds.max}`
+  return { ok: false, message: `${flag} expects ${what} ${range}, got "${text}"` }
 }
 
 /** Three percentages for 200, 404 and 500 that add up to 100: `90 5 5` or `90,5,5`. */
@@ -38,15 +76,19 @@ export const parseStatusDistribution = (text: string): Parsed<readonly [number, 
   return { ok: true, value: [values[0]!, values[1]!, values[2]!] }
 }
 
-/** `host:port[,host:port]`, ports 1 to 65535. */
-export const parseBrokers = (text: string): Parsed<ReadonlyArray<string>> => {
+/** The environment variable that holds the brokers when `--kafka-broker` is left out, and their default. */
+export const BROKERS_VARIABLE = "KAFKA_BROKERS"
+export const DEFAULT_BROKERS = "localhost:9092"
+
+/** `host:port[,host:port]`, ports 1 to 65535; `source` is where the text came from, for the message. */
+export const parseBrokers = (text: string, source = "--kafka-broker"): Parsed<ReadonlyArray<string>> => {
   const brokers = text.split(",").map((b) => b.trim()).filter((b) => b.length > 0)
   const bad = brokers.find((b) => {
     const match = /^([^\s]+):(\d{1,5})$/.exec(b)
     return match === null || Number(match[2]) < 1 || Number(match[2]) > 65535
   })
   if (brokers.length === 0 || bad !== undefined) {
-    return { ok: false, message: `--kafka-broker expects host:port[,host:port], got "${text}"` }
+    return { ok: false, message: `${source} expects host:port[,host:port], got "${text}"` }
   }
   return { ok: true, value: brokers }
 }

@@ -3,7 +3,9 @@ import {
   joinStatusDistributionWords,
   parseBrokers,
   parseDuration,
+  parseRate,
   parseStatusDistribution,
+  parseWholeNumber,
   type Parsed
 } from "../../src/domain/Options.ts"
 
@@ -38,6 +40,55 @@ describe("parseDuration", () => {
       const m = message(parseDuration("--watermark", text))
       assert.include(m, "--watermark")
       assert.include(m, `"${text}"`)
+    }
+  })
+})
+
+describe("parseDuration: range", () => {
+  it("takes up to 365 days and refuses more, also numbers too long to be finite", () => {
+    assert.strictEqual(ok(parseDuration("--window", "8760h")), 365 * 24 * 3_600_000)
+    assert.strictEqual(ok(parseDuration("--window", "525600 minutes")), 365 * 24 * 3_600_000)
+    for (const text of ["8760.5h", "99999999999999h", `${"9".repeat(400)}ms`, "31536000001ms"]) {
+      assert.strictEqual(message(parseDuration("--window", text)), `--window must be at most 365 days, got "${text}"`)
+    }
+  })
+
+  it("refuses less than its minimum, after rounding to milliseconds", () => {
+    assert.strictEqual(ok(parseDuration("--watermark", "0s")), 0)
+    assert.strictEqual(ok(parseDuration("--window", "0.5ms", { minMs: 1 })), 1)
+    assert.strictEqual(message(parseDuration("--window", "0.4ms", { minMs: 1 })), `--window must be at least 1ms, got "0.4ms"`)
+    assert.strictEqual(message(parseDuration("--trigger", "0s", { minMs: 1 })), `--trigger must be at least 1ms, got "0s"`)
+  })
+})
+
+describe("parseRate", () => {
+  it("takes numbers ≥ 0, fractions included, and refuses the rest", () => {
+    assert.strictEqual(ok(parseRate("0")), 0)
+    assert.strictEqual(ok(parseRate("0.5")), 0.5)
+    assert.strictEqual(ok(parseRate("2000")), 2000)
+    for (const text of ["-5", "", " ", "fast", "Infinity", "1e999"]) {
+      assert.strictEqual(
+        message(parseRate(text)),
+        `--rate expects lines per second, a number ≥ 0 (0 = as fast as possible), got "${text}"`
+      )
+    }
+  })
+})
+
+describe("parseWholeNumber", () => {
+  it("takes whole numbers within the bounds, both ends included", () => {
+    assert.strictEqual(ok(parseWholeNumber("--port", "1", { min: 1, max: 65535 })), 1)
+    assert.strictEqual(ok(parseWholeNumber("--port", " 65535 ", { min: 1, max: 65535 })), 65535)
+    assert.strictEqual(ok(parseWholeNumber("--count", "0", { min: 0 })), 0)
+  })
+
+  it("refuses fractions, exponents, words and values out of bounds, saying the bounds", () => {
+    assert.strictEqual(message(parseWholeNumber("--port", "0", { min: 1, max: 65535 })), `--port expects a whole number from 1 to 65535, got "0"`)
+    for (const text of ["1.5", "1e3", "ten", "", "-1", "9007199254740993"]) {
+      assert.strictEqual(
+        message(parseWholeNumber("--count", text, { min: 0, unit: "lines" })),
+        `--count expects a whole number of lines ≥ 0, got "${text}"`
+      )
     }
   })
 })

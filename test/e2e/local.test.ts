@@ -139,6 +139,43 @@ describe("bad options", () => {
     })
   }
 
+  for (
+    const [args, line] of [
+      [["analyze", "--bogus"], 'loglens: unknown flag --bogus; run "loglens analyze --help" to see every flag'],
+      [["analyze", "--windo", "5s"], 'loglens: unknown flag --windo (did you mean --window?); run "loglens analyze --help" to see every flag'],
+      [["--bogus"], 'loglens: unknown flag --bogus; run "loglens --help" to see every flag'],
+      [["analyse"], 'loglens: unknown command "analyse" (did you mean analyze?); run "loglens --help" to see every flag'],
+      [["analyze", "--window", "99999999999999h"], 'loglens: --window must be at most 365 days, got "99999999999999h"; run "loglens analyze --help" to see every flag'],
+      [["analyze", "--input", "x.log", "--mode", "production"], 'loglens: --input replays a file in local mode; leave out --mode production to use it; run "loglens analyze --help" to see every flag']
+    ] as const
+  ) {
+    it(`${args.join(" ")} prints one line naming the problem and pointing at --help, and exits 2`, async () => {
+      const result = await run(args)
+      expect(result.code).toBe(2)
+      expect(result.stdout).toBe("")
+      expect(result.stderr).toBe(`${line}\n`)
+    })
+  }
+
+  it("a bare loglens prints a short usage on stderr and exits 2", async () => {
+    const result = await run([])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toMatch(/^usage: loglens generate \[flags\]/)
+    expect(result.stderr).toContain("loglens analyze [flags]")
+    expect(result.stderr).toContain('"loglens --help"')
+    expect(result.stderr.split("\n").length).toBeLessThan(6)
+  })
+
+  it("the README's sample message for --status-dist 50 50 is what the program says", async () => {
+    const readme = fs.readFileSync(path.resolve("README.md"), "utf8")
+    const sample = readme.split("\n").find((l) => l.startsWith("loglens: ") && l.includes('got "50 50"'))
+    expect(sample, "the README shows the message").toBeDefined()
+    const result = await run(["generate", "--status-dist", "50", "50"])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toBe(`${sample}\n`)
+  })
+
   it("--help explains every analyze option with its default", async () => {
     const result = await run(["analyze", "--help"])
     expect(result.code).toBe(0)

@@ -24,16 +24,21 @@ import {
   DEFAULT_BROKERS,
   joinStatusDistributionWords,
   parseBrokers,
+  parseHttpAddress,
+  parseHttpUrl,
   parseRate,
   parseStatusDistribution
 } from "./domain/Options.ts"
+import { AlertDestinations } from "./destinations/AlertDestinations.ts"
 import { runGenerator } from "./generator/Generator.ts"
+import { HttpPort, httpUrl } from "./http/HttpPort.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
 import { resetConsumerGroup } from "./transport/KafkaClient.ts"
+import { Telemetry } from "./telemetry/Telemetry.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
 // Every flag is checked by the CLI module as it is parsed (see cli/Flags.ts): a handler only
@@ -171,7 +176,30 @@ const analyze = Command.make(
       "Production mode: where a group with no committed offsets starts.",
       "earliest"
     ),
-    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts")
+    alertsTopic: Flags.text("alerts-topic", "Production mode: topic that receives alerts.", "alerts"),
+    http: Flags.optionalParsed(
+      "http",
+      "Serve the live dashboard, /metrics, /livez, /readyz and /api/snapshot on HOST:PORT (a bare PORT means " +
+        "127.0.0.1; 0 picks a free port). No authentication: keep it on loopback unless the network is trusted. " +
+        "(default: off)",
+      parseHttpAddress
+    ),
+    alertmanager: Flags.repeatedParsed(
+      "alertmanager",
+      "Send alert states (firing, resolved) to this Prometheus Alertmanager, e.g. http://127.0.0.1:9093.",
+      (text) => parseHttpUrl("--alertmanager", text)
+    ),
+    webhook: Flags.repeatedParsed(
+      "webhook",
+      "POST alert state changes to this URL as Alertmanager's webhook JSON (version 4).",
+      (text) => parseHttpUrl("--webhook", text)
+    ),
+    alertResend: Flags.duration(
+      "alert-resend",
+      "How often Alertmanager is told again about statuses still firing.",
+      "1m",
+      1000
+    )
   },
   Effect.fn("analyze")(function*(flags) {
     const windowMs = flags.window
@@ -228,7 +256,25 @@ const analyze = Command.make(
       )
     }
 
+    const http = Option.getOrUndefined(flags.http)
+    const telemetry = http !== undefined ? Telemetry.layer : Telemetry.layerOff
+    const destinations = [
+      ...flags.alertmanager.map((url) => ({ kind: "alertmanager" as const, url })),
+      ...flags.webhook.map((url) => ({ kind: "webhook" as const, url }))
+    ]
+    const observers = Layer.mergeAll(
+      http !== undefined ? HttpPort.layer(http) : Layer.empty,
+      destinations.length > 0
+        ? AlertDestinations.layer({
+          destinations,
+          resendMs: flags.alertResend,
+          externalUrl: http !== undefined ? httpUrl(http.host, http.port) : ""
+        })
+        : Layer.empty
+    ).pipe(Layer.provideMerge(telemetry))
+
     yield* runAnalyzer({
+      mode: flags.mode,
       analysis: { format: flags.format, windowMs, watermarkMs, threshold: flags.threshold, idleTimeoutMs, maxFutureMs },
       triggerMs,
       commitIntervalMs,
@@ -238,7 +284,7 @@ const analyze = Command.make(
         watermark: `${watermarkMs}ms`,
         threshold: flags.threshold
       }
-    }).pipe(Effect.provide(Layer.mergeAll(sinks, transport)))
+    }).pipe(Effect.provide(Layer.mergeAll(sinks, transport, observers)))
   })
 ).pipe(Command.withDescription(
   "Read a live log stream (TCP or Kafka) or replay a file, keep the errors (status >= 400), " +

@@ -64,7 +64,7 @@ export const summarizeUrls = (urls: ReadonlyArray<string>, width: number): strin
 const firingLine = (firing: ReadonlyArray<StatusState>): string =>
   firing.length === 0 ? "" : `\n  firing: ${
     firing.map((s) =>
-      `status ${s.status} since ${formatInstant(s.firingSinceMs)} (latest window ${s.latest.window_start}, ${n(s.latest.error_count)} errors)`
+      `status ${s.status} since ${formatInstant(s.firingSinceMs)} (latest window over the threshold ${s.latest.window_start})`
     ).join("; ")
   }`
 

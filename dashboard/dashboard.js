@@ -7,6 +7,8 @@
 const $ = (id) => document.getElementById(id)
 const fmt = (n) => (typeof n === "number" && Number.isFinite(n) ? n.toLocaleString("en-US") : "–")
 const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z")
+/** `2025-05-30 18:52:30 → 18:53:00Z` */
+const span = (startMs, endMs) => `${iso(startMs).slice(0, 10)} ${iso(startMs).slice(11, 19)} → ${iso(endMs).slice(11)}`
 const STATUS_COLORS = ["#d9480f", "#1971c2", "#7048e8", "#2b8a3e", "#e67700", "#0c8599", "#c2255c", "#5c940d"]
 
 const setNumber = (id, n) => {
@@ -73,8 +75,13 @@ const drawChart = (view) => {
     chart = new uPlot({
       width: Math.max(320, el.clientWidth),
       height: 280,
+      // Window starts in UTC, as everywhere else in loglens.
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
-      axes: [{}, { label: "errors", size: 60 }],
+      axes: [
+        { values: (_u, splits) => splits.map((s) => new Date(s * 1000).toISOString().slice(11, 19)) },
+        { label: "errors", size: 60 }
+      ],
       series: [
         { label: "window start" },
         ...statuses.map((status, i) => ({
@@ -119,15 +126,15 @@ const render = (view) => {
     return row([
       String(s.status),
       badge,
-      `${ago(s.sinceMs, now)} (${iso(s.sinceMs)})`,
-      `${iso(Date.parse(s.windowStart))} → ${iso(Date.parse(s.windowEnd)).slice(11)}`,
+      `${ago(s.sinceMs, now)}, ${iso(s.sinceMs).slice(11, 19)}Z`,
+      span(Date.parse(s.windowStart), Date.parse(s.windowEnd)),
       [fmt(s.errorCount), "num"]
     ])
   }), "alert-states-empty")
 
   fillTable("open-windows", view.openWindows.flatMap((w) =>
     w.statuses.map((s, i) => row([
-      i === 0 ? `${iso(w.startMs)} → ${iso(w.endMs).slice(11)}` : "",
+      i === 0 ? span(w.startMs, w.endMs) : "",
       String(s.status),
       [fmt(s.count), "num"],
       [fmt(s.uniqueIps), "num"]

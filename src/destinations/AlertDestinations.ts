@@ -79,6 +79,7 @@ export class AlertDestinations extends Context.Service<AlertDestinations, {
             ? alertmanager(target, settings, count)
             : webhook(target, settings, count)
         })
+        yield* flushOnClose(destinations)
         return AlertDestinations.of({
           names: destinations.map((d) => d.name),
           notify: (changes) =>
@@ -172,20 +173,21 @@ const deliverer = (target: Target, count: (name: string, ok: boolean) => void) =
     )
 }
 
-/** Waits, at shutdown, for `pending()` to reach 0 (at most `FLUSH_TIMEOUT`). */
-const flushOnClose = (name: string, pending: () => number) =>
-  Effect.addFinalizer(() =>
+/** At shutdown, waits for every destination's pending changes to get out, all together at most `FLUSH_TIMEOUT`. */
+const flushOnClose = (destinations: ReadonlyArray<{ readonly name: string; readonly pending: () => number }>) => {
+  const pending = () => destinations.reduce((sum, d) => sum + d.pending(), 0)
+  return Effect.addFinalizer(() =>
     Effect.suspend(function loop(): Effect.Effect<void> {
       return pending() === 0 ? Effect.void : Effect.sleep("50 millis").pipe(Effect.andThen(Effect.suspend(loop)))
     }).pipe(
       Effect.timeoutOption(FLUSH_TIMEOUT),
-      Effect.flatMap((done) =>
-        Option.isSome(done) || pending() === 0
+      Effect.andThen(Effect.forEach(destinations, (d) =>
+        d.pending() === 0
           ? Effect.void
-          : Console.error(`loglens: ${pending()} alert change(s) for ${name} could not be delivered before exit.`)
-      )
+          : Console.error(`loglens: ${d.pending()} alert change(s) for ${d.name} could not be delivered before exit.`), { discard: true }))
     )
   )
+}
 
 const alertmanager = Effect.fnUntraced(function*(
   target: Target,
@@ -218,9 +220,9 @@ const alertmanager = Effect.fnUntraced(function*(
     Effect.forever,
     Effect.forkScoped
   )
-  yield* flushOnClose(target.name, () => unsent.size + (sending ? 1 : 0))
   return {
     name: target.name,
+    pending: () => unsent.size + (sending ? 1 : 0),
     offer: (changes: ReadonlyArray<StateChange>) =>
       Effect.suspend(() => {
         for (const change of changes) {
@@ -249,9 +251,9 @@ const webhook = Effect.fnUntraced(function*(
     Effect.forever,
     Effect.forkScoped
   )
-  yield* flushOnClose(target.name, () => Queue.sizeUnsafe(queue) + inFlight)
   return {
     name: target.name,
+    pending: () => Queue.sizeUnsafe(queue) + inFlight,
     offer: (changes: ReadonlyArray<StateChange>) =>
       Effect.gen(function*() {
         for (const change of changes) {

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The dashboard in a real headless Chromium (Debian's `chromium`, driven by
  * puppeteer-core), against the built CLI with `--http` on a loopback port:
@@ -167,7 +168,7 @@ describe("the dashboard", () => {
     expect(fs.statSync(screenshot).size).toBeGreaterThan(10_000)
 
     // The JSON snapshot for scripts says the same.
-    const snapshot = await (await fetch(`${analyzer.url}api/snapshot`)).json()
+    const snapshot = await (await fetch(`${analyzer.url}api/snapshot`)).json() as any
     expect(snapshot.counters.lines).toBe(input.linesRead)
     expect(snapshot.topUrls.map((u: { value: string }) => u.value)).toEqual(expect.arrayContaining(HOSTILE))
     await page.close()

@@ -6,6 +6,7 @@
 //      BENCH_LATENCY_SAMPLES (50).
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -102,7 +103,7 @@ const rows = []
 const notes = []
 const row = (r) => {
   rows.push(r)
-  log(`${r.figure}: loglens ${r.value}, reference ${r.reference}, ratio ${r.ratio}, ${r.pass}`)
+  log(`${r.figure}: loglens ${r.value}, reference ${r.reference}, ratio ${r.ratio}, ${r.pass}${r.runs ? ` (runs: ${r.runs})` : ""}`)
 }
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "—")
 const verdict = (ok) => (ok ? "PASS" : "FAIL")
@@ -387,10 +388,65 @@ const figures = {
       reference: "—", ratio: "—", target: "≤ 50 ms p99", pass: verdict(p99 <= 50),
       runs: `max ${Math.max(...latencies).toFixed(1)} ms`
     })
+  },
+
+  async 9() {
+    const file = await replayFile("json")
+    const frames = [], cpu = [], cpuWithout = []
+    const m = await alternate(
+      async (i) => {
+        const r = await replayRun(file, path.join(WORK, `replay-http-${i}`), true)
+        frames.push(r.frames)
+        cpu.push(r.cpu)
+        return r.rate
+      },
+      async (i) => {
+        const r = await replayRun(file, path.join(WORK, `replay-nohttp-${i}`), false)
+        cpuWithout.push(r.cpu)
+        return r.rate
+      }
+    )
+    row({
+      figure: "9. analyzer --input replay, JSON, with --http and a dashboard's event stream open",
+      value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (the same replay without --http)`,
+      ratio: ratio(m.p, m.r), target: "≥ 0.95× the replay without --http", pass: verdict(m.p >= 0.95 * m.r),
+      runs: `${samples(m.ps)} | without ${samples(m.rs)} | process CPU s ${cpu.join(" / ")} | without ${cpuWithout.join(" / ")} | ` +
+        `SSE frames received ${frames.join(" / ")}`
+    })
   }
 }
 
-const replayFigure = async (format, figure, refMode, compareTarget) => {
+/** Replays `file` (JSON); `withHttp`: serves --http on a free port and keeps an SSE client (a dashboard's stream) reading. */
+const replayRun = async (file, out, withHttp) => {
+  const an = run([MAIN, "analyze", "--input", file, "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean", ...(withHttp ? ["--http", "127.0.0.1:0"] : [])])
+  an.stdout.resume()
+  let frames = 0
+  if (withHttp) {
+    const [, url] = await waitFor(an, /dashboard at (http:\/\/\S+\/) /)
+    await new Promise((resolve, reject) => {
+      const request = http.get(`${url}events`, (res) => {
+        res.setEncoding("utf8")
+        let text = ""
+        res.on("data", (d) => {
+          text += d
+          const parts = text.split("\n\n")
+          text = parts.pop()
+          frames += parts.filter((p) => p.startsWith("data: ")).length
+        })
+        res.on("error", () => {})
+        resolve()
+      })
+      request.on("error", reject)
+    })
+  }
+  if ((await an.exited) !== 0) throw new Error(`analyzer failed: ${an.stderrText()}`)
+  const summary = analyzerSummary(an.stderrText())
+  if (summary.lines !== LINES) throw new Error(`analyzer read ${summary.lines} lines`)
+  return { rate: summary.lines / summary.seconds, cpu: summary.cpuSeconds, frames }
+}
+
+/** The generator's `LINES` lines (`90 5 5`, 100 URLs) in `format`, made once per bench run. */
+const replayFile = async (format) => {
   const file = path.join(WORK, `replay.${format}`)
   if (!fs.existsSync(file)) {
     const gen = run([MAIN, "generate", "--rate", "0", "--count", String(LINES), "--seed", `replay-${format}`, "--format", format, "--urls", "100"], {
@@ -398,6 +454,11 @@ const replayFigure = async (format, figure, refMode, compareTarget) => {
     })
     await gen.exited
   }
+  return file
+}
+
+const replayFigure = async (format, figure, refMode, compareTarget) => {
+  const file = await replayFile(format)
   const m = await alternate(
     async (i) => {
       const out = path.join(WORK, `replay-${format}-${i}`)

@@ -7,11 +7,13 @@
 import type { Alert } from "../domain/Alert.ts"
 import type { AlertLifecycle } from "../domain/AlertLifecycle.ts"
 import type { Analysis } from "../domain/Analysis.ts"
-import type { WindowRow } from "../domain/Window.ts"
+import type { WindowCell, WindowRow } from "../domain/Window.ts"
 import type { AnalyzerView, CellView, OpenWindowView, Ranked, Readiness } from "../telemetry/Telemetry.ts"
 
 /** The dashboard is redrawn at most this often. */
-export const VIEW_INTERVAL_MS = 250
+export const VIEW_INTERVAL_MS = 500
+/** The top lists and the IP estimates of growing cells are worked out again at most this often. */
+const SLOW_PARTS_MS = 2000
 /** How many of the latest errors the top URLs and IPs are ranked from. */
 export const ERROR_SAMPLE_SIZE = 1000
 /** How many windows the chart keeps. */
@@ -35,11 +37,17 @@ export class LiveView {
   private readonly alertsByStatus: Record<string, number> = {}
   private readonly rates: Array<{ atMs: number; lines: number }> = []
   private lastViewAtMs = -Infinity
+  private sampleChanged = false
+  private ranked: { topUrls: Array<Ranked>; topIps: Array<Ranked> } = { topUrls: [], topIps: [] }
+  private rankedAtMs = -Infinity
+  // A dense HyperLogLog's estimate reads 65,536 registers: kept per cell until its count changes (and a while passed).
+  private estimates = new WeakMap<WindowCell, { count: number; uniqueIps: number; atMs: number }>()
 
   constructor(private readonly settings: LiveViewSettings) {}
 
   /** Keeps the last `ERROR_SAMPLE_SIZE` of these errors (`errors/` lines); copies at most that many. */
   noteErrors(errors: ReadonlyArray<string>): void {
+    if (errors.length > 0) this.sampleChanged = true
     for (let i = Math.max(0, errors.length - ERROR_SAMPLE_SIZE); i < errors.length; i++) {
       if (this.sample.length < ERROR_SAMPLE_SIZE) this.sample.push(errors[i]!)
       else this.sample[this.sampleNext] = errors[i]!
@@ -86,7 +94,7 @@ export class LiveView {
     const openWindows = new Map<number, { endMs: number; statuses: Array<OpenWindowView["statuses"][number]> }>()
     const openCells: Array<CellView> = []
     for (const cell of analysis.openCells()) {
-      const uniqueIps = cell.uniqueIps()
+      const uniqueIps = this.uniqueIps(cell, nowMs)
       let window = openWindows.get(cell.startMs)
       if (window === undefined) openWindows.set(cell.startMs, window = { endMs: cell.endMs, statuses: [] })
       window.statuses.push({ status: cell.status, count: cell.count, uniqueIps })
@@ -102,7 +110,12 @@ export class LiveView {
       if (analysis.errorsByStatus[status]! > 0) errorsByStatus[status] = analysis.errorsByStatus[status]!
     }
     const watermarkMs = analysis.watermarkMs
-    const { topIps, topUrls } = this.rankSample()
+    if (this.sampleChanged && nowMs - this.rankedAtMs >= SLOW_PARTS_MS) {
+      this.ranked = this.rankSample()
+      this.rankedAtMs = nowMs
+      this.sampleChanged = false
+    }
+    const { topIps, topUrls } = this.ranked
     return {
       nowMs,
       startedAtMs: this.settings.startedAtMs,
@@ -136,6 +149,14 @@ export class LiveView {
       lag,
       readiness
     }
+  }
+
+  private uniqueIps(cell: WindowCell, nowMs: number): number {
+    const known = this.estimates.get(cell)
+    if (known !== undefined && (known.count === cell.count || nowMs - known.atMs < SLOW_PARTS_MS)) return known.uniqueIps
+    const uniqueIps = cell.uniqueIps()
+    this.estimates.set(cell, { count: cell.count, uniqueIps, atMs: nowMs })
+    return uniqueIps
   }
 
   private rate(lines: number, nowMs: number): number {

@@ -104,7 +104,12 @@ describe("the dashboard", () => {
       { timeout: 15_000, polling: 100 },
       input.linesRead
     )
-    await page.waitForFunction(() => document.querySelectorAll("#top-urls tbody tr").length > 0, { polling: 100 })
+    // The top lists are ranked again at most every 2 s: wait for the one that saw the hostile URLs.
+    await page.waitForFunction(
+      (hostile) => hostile.every((url) => document.getElementById("top-urls")?.textContent?.includes(url)),
+      { timeout: 15_000, polling: 100 },
+      HOSTILE
+    )
 
     // The totals, from the page, from /metrics, and from the count above.
     const samples = await fetchMetrics(analyzer.url)

@@ -8,8 +8,9 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import * as Console from "effect/Console"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -33,7 +34,7 @@ import { AlertDestinations } from "./destinations/AlertDestinations.ts"
 import { runGenerator } from "./generator/Generator.ts"
 import { HttpPort, httpUrl } from "./http/HttpPort.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
-import { CheckpointStore } from "./sinks/CheckpointStore.ts"
+import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { KafkaAlertPublisher, KafkaLineSink, KafkaLineSource, kafkaSettingsFromEnv } from "./transport/Kafka.ts"
@@ -157,7 +158,10 @@ const analyze = Command.make(
       1
     ),
     output: Flags.text("output", "Output folder.", "./output"),
-    checkpoint: Flags.text("checkpoint", "Checkpoint folder.", "./checkpoint"),
+    checkpoint: Flags.optionalText(
+      "checkpoint",
+      "Checkpoint folder, which belongs to one output folder and is never applied to another. (default: <output>/checkpoint)"
+    ),
     clean: Flags.toggle(
       "clean",
       "Start over: empty the output and checkpoint folders (production: also reset the consumer group offsets)."
@@ -218,8 +222,9 @@ const analyze = Command.make(
     const kafkaSettings = flags.mode === "production"
       ? kafkaSettingsFromEnv(flags.kafkaBroker)
       : undefined
+    const checkpoint = Option.getOrElse(flags.checkpoint, () => path.join(flags.output, "checkpoint"))
     if (flags.clean) {
-      yield* clean(flags.output, flags.checkpoint)
+      yield* clean(flags.output, checkpoint)
       if (kafkaSettings !== undefined) yield* resetConsumerGroup(kafkaSettings, flags.groupId)
     }
 
@@ -227,7 +232,7 @@ const analyze = Command.make(
       ErrorStore.layerFile(path.join(flags.output, "errors")),
       WindowStore.layerFile(path.join(flags.output, "windows")),
       RejectedStore.layerFile(path.join(flags.output, "rejected")),
-      CheckpointStore.layerFile(flags.checkpoint)
+      CheckpointStore.layerFile(checkpoint, flags.output)
     )
     let transport
     if (kafkaSettings !== undefined) {
@@ -300,7 +305,8 @@ const clean = (output: string, checkpoint: string) =>
   Effect.tryPromise({
     try: async () => {
       for (const folder of OUTPUT_FOLDERS) await fs.rm(path.join(output, folder), { recursive: true, force: true })
-      await fs.rm(path.join(checkpoint, "checkpoint.json"), { force: true })
+      const names = await fs.readdir(checkpoint).catch(() => [])
+      for (const name of names) if (isCheckpointFile(name)) await fs.rm(path.join(checkpoint, name), { force: true })
     },
     catch: (cause) => new CleanError({ message: `--clean could not empty ${output} and ${checkpoint}: ${String(cause)}` })
   })
@@ -310,24 +316,31 @@ const loglens = Command.make("loglens").pipe(
   Command.withSubcommands([generate, analyze])
 )
 
-/** Typed failures are printed as one plain line; bad invocations are printed by cli/Usage.ts. */
-const describeFailure = (error: unknown): string | undefined =>
-  typeof error === "object" && error !== null && "_tag" in error && "message" in error &&
-    !CliError.isCliError(error) && !(error instanceof OptionError)
-    ? String((error as { message: unknown }).message)
-    : undefined
+/**
+ * Every failure in plain words on stderr: typed errors (and defects that carry one) by their message,
+ * anything else with its stack, as a bug. Bad invocations are printed by cli/Usage.ts.
+ */
+const printFailures = (cause: Cause.Cause<unknown>): void => {
+  for (const reason of cause.reasons) {
+    if (Cause.isInterruptReason(reason)) continue
+    const error: unknown = Cause.isFailReason(reason) ? reason.error : reason.defect
+    if (CliError.isCliError(error) || error instanceof OptionError) continue
+    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
+    const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+    if (tag !== undefined) console.error(`loglens: ${message}`)
+    else console.error(`loglens: unexpected failure (a bug in loglens; please report it): ${(error as Error)?.stack ?? message}`)
+  }
+}
 
 Command.runWith(loglens, { version: "0.1.0" })(joinStatusDistributionWords(process.argv.slice(2))).pipe(
   reportOptionError,
-  Effect.tapError((error) => {
-    const message = describeFailure(error)
-    return message === undefined ? Effect.void : Console.error(`loglens: ${message}`)
-  }),
   Effect.provide(Layer.merge(NodeServices.layer, CliOutput.layerPresenter(presenter))),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    // SIGINT / SIGTERM end the programs gracefully (windows closed, files flushed), so they exit 0;
-    // a bad invocation exits 2.
-    teardown: (exit, onExit) => onExit(exitCode(exit))
+    // SIGINT / SIGTERM end the programs gracefully (see the README), so they exit 0; a bad invocation exits 2.
+    teardown: (exit, onExit) => {
+      if (Exit.isFailure(exit)) printFailures(exit.cause)
+      onExit(exitCode(exit))
+    }
   })
 )

@@ -1,32 +1,30 @@
 /**
  * The analyzer, top to bottom:
  *
+ *   recover from the checkpoint (Epoch.ts)
  *   LineSource ─► Analysis (validate, keep errors, watermark, windows, alerts)
- *              ─► epoch commit: ErrorStore, WindowStore, RejectedStore,
- *                 then CheckpointStore, then AlertPublisher, then LineSource.commit
+ *              ─► epochs: buffer to the stores, commit (seal, checkpoint, publish, acknowledge)
  *              ─► console Report every trigger
+ *   end of a replay: every window closes, a last epoch, the final report
+ *   a signal: the source's `onStop` decides whether the windows close or stay
+ *   open in the checkpoint, then a last epoch and the final report
  *
- * Work is grouped into epochs. An epoch ends every commit interval, at once
- * when an alert fires, and at the end. Its outputs are written as one part
- * file per store, then the checkpoint records the state and the source
- * position they correspond to. After a crash the analyzer drops any part
- * newer than the checkpoint, restores the state, and reads on from the
- * checkpointed position, so every output is produced exactly once.
+ * The protocol that makes the outputs exactly-once is Epoch.ts's; this file
+ * only decides when an epoch ends: every commit interval, at once when an
+ * alert fires, at the end and at a stop.
  */
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Analysis, AnalysisOutput, type AnalysisSettings } from "../domain/Analysis.ts"
+import { Analysis, type AnalysisSettings } from "../domain/Analysis.ts"
 import { formatInstant } from "../domain/Timestamp.ts"
-import { AlertPublisher } from "../sinks/AlertPublisher.ts"
-import { CheckpointStore, settingsDifferences, type CheckpointSettings, CHECKPOINT_VERSION } from "../sinks/CheckpointStore.ts"
-import { ErrorStore, RejectedStore, WindowStore } from "../sinks/Stores.ts"
-import { LineSource, type LineBatch, type SourcePosition } from "../transport/LineSource.ts"
+import type { CheckpointSettings } from "../sinks/CheckpointStore.ts"
+import { LineSource, type LineBatch } from "../transport/LineSource.ts"
+import { makeEpochs } from "./Epoch.ts"
 import { makeObservers } from "./Observers.ts"
 import { formatReport } from "./Report.ts"
+import { startRunSummary } from "./RunSummary.ts"
 
 export interface AnalyzerConfig {
   readonly analysis: AnalysisSettings
@@ -40,108 +38,26 @@ export interface AnalyzerConfig {
   readonly checkpointSettings: Omit<CheckpointSettings, "source">
 }
 
-export class CheckpointMismatch extends Schema.TaggedError<CheckpointMismatch>()("CheckpointMismatch", {
-  message: Schema.String
-}) {}
-
-/** Errors and rejections are handed to their stores in slices this big, so memory stays flat within an epoch. */
-const APPEND_BATCH = 4096
 const TICK = "tick" as const
 
 export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerConfig) {
   const source = yield* LineSource
-  const errors = yield* ErrorStore
-  const windows = yield* WindowStore
-  const rejected = yield* RejectedStore
-  const alerts = yield* AlertPublisher
-  const checkpoints = yield* CheckpointStore
-
-  const settings: CheckpointSettings = { source: source.identity, ...config.checkpointSettings }
   const analysis = new Analysis(config.analysis)
-  const out = new AnalysisOutput()
-  let epoch = 0
-  let position: SourcePosition = {}
-  let resumeFrom: SourcePosition | undefined = undefined
-  let dirty = false
-  const observers = yield* makeObservers(analysis, {
-    mode: config.mode ?? "local",
-    source: source.description,
-    live: source.live
-  }, yield* Clock.currentTimeMillis)
+  const epochs = yield* makeEpochs(analysis, { source: source.identity, ...config.checkpointSettings })
+  const recovery = yield* epochs.recover
+  if (recovery._tag === "AlreadyFinished") return
 
-  // -- resume from the checkpoint, if any -----------------------------------
-  const saved = yield* checkpoints.load
-  if (Option.isSome(saved)) {
-    const checkpoint = saved.value
-    const differences = settingsDifferences(checkpoint.settings, settings)
-    if (differences.length > 0) {
-      return yield* new CheckpointMismatch({
-        message: `the checkpoint in ${checkpoints.description} was made with other settings: ${differences.join("; ")}. ` +
-          `Run again with --clean to start over, or choose another --checkpoint folder (and --output folder).`
-      })
-    }
-    if (checkpoint.finished && !source.live) {
-      yield* Console.error(
-        `loglens: ${source.description} was already analysed to its end (checkpoint ${checkpoints.description}); ` +
-          `nothing to do. Use --clean to analyse it again.`
-      )
-      return
-    }
-    epoch = checkpoint.epoch
-    position = checkpoint.position
-    resumeFrom = checkpoint.position
-    yield* errors.discardAfter(epoch)
-    yield* windows.discardAfter(epoch)
-    yield* rejected.discardAfter(epoch)
-    analysis.restore(checkpoint.analysis)
-    yield* alerts.recover(epoch, checkpoint.alerts, checkpoint.position)
-    observers.resume(yield* Clock.currentTimeMillis)
-    yield* Console.error(
-      `loglens: resuming from checkpoint epoch ${epoch} (${analysis.openWindowCount} open windows, ` +
-        `${analysis.counters.lines.toLocaleString("en-US")} lines already read)`
-    )
-  }
-
-  // -- one epoch: outputs, then checkpoint, then alerts and source ack ------
   let lastCommitAt = yield* Clock.currentTimeMillis
-  /** Hands buffered errors and rejections to their stores, where they wait, hidden, for the epoch's seal. */
-  const appendBuffered = Effect.fnUntraced(function*() {
-    observers.noteErrors(out.errors)
-    yield* errors.append(epoch + 1, out.errors)
-    yield* rejected.append(epoch + 1, out.rejected.map((r) => JSON.stringify(r)))
-    out.errors.length = 0
-    out.rejected.length = 0
-  })
-  const commitEpoch = Effect.fnUntraced(function*(finished: boolean) {
-    lastCommitAt = yield* Clock.currentTimeMillis
-    if (!dirty && out.isEmpty && !finished) return
-    const sealing = epoch + 1
-    yield* appendBuffered()
-    yield* windows.append(sealing, out.closed.map((row) => JSON.stringify(row)))
-    // The three stores are independent: their fsyncs overlap, which keeps alert latency low.
-    yield* Effect.all([errors.seal(sealing), windows.seal(sealing), rejected.seal(sealing)], {
-      concurrency: "unbounded",
-      discard: true
-    })
-    epoch = sealing
-    yield* checkpoints.save({
-      version: CHECKPOINT_VERSION,
-      settings,
-      epoch,
-      position,
-      analysis: analysis.snapshot(),
-      alerts: [...out.alerts],
-      finished
-    })
-    yield* alerts.publish(epoch, out.alerts, position)
-    yield* observers.epochPublished(out, lastCommitAt)
-    yield* source.commit(position, epoch)
-    out.clear()
-    dirty = false
-  })
-
-  // -- the console report ---------------------------------------------------
   let lastReportAt = lastCommitAt
+  const observers = yield* makeObservers(analysis, { mode: config.mode ?? "local", source: source.description }, lastCommitAt)
+  if (recovery.from !== undefined) observers.resume(lastCommitAt)
+  const commit = (finished: boolean) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      lastCommitAt = now
+      // The epoch's alerts and closed rows, for the console and the alert states once they are published.
+      const epoch = { alerts: [...epochs.out.alerts], closed: [...epochs.out.closed] }
+      return Effect.andThen(epochs.commit(finished), observers.epochPublished(epoch, now))
+    })
   const report = Effect.fnUntraced(function*(final: boolean) {
     const now = yield* Clock.currentTimeMillis
     lastReportAt = now
@@ -157,59 +73,54 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     }))
   })
 
-  // -- the pipeline ---------------------------------------------------------
   const onEvents = Effect.fnUntraced(function*(events: ReadonlyArray<LineBatch | typeof TICK>) {
     const now = yield* Clock.currentTimeMillis
+    const errorsBefore = epochs.out.errors.length
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
       observers.sourceReading()
       if (event.lines.length === 0 && event.rejected.length === 0) continue
-      if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, out)
-      analysis.ingest(event.lines, now, out)
-      position = event.position
-      dirty = true
+      if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, epochs.out)
+      analysis.ingest(event.lines, now, epochs.out)
+      epochs.advance(event.position)
     }
-    if (source.live) analysis.closeIfIdle(now, out)
-    if (out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) {
-      yield* commitEpoch(false)
-    } else if (out.errors.length + out.rejected.length >= APPEND_BATCH) {
-      yield* appendBuffered()
-    }
+    if (source.live) analysis.closeIfIdle(now, epochs.out)
+    observers.noteErrors(epochs.out.errors, errorsBefore)
+    if (epochs.out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) yield* commit(false)
+    else yield* epochs.bufferIfFull
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
     yield* observers.publish(now)
   })
 
-  const ticks = Stream.tick(`${Math.min(1000, config.triggerMs, config.commitIntervalMs)} millis`).pipe(Stream.as(TICK))
-  const finish = Effect.gen(function*() {
-    analysis.closeAll(out)
-    yield* commitEpoch(true)
+  const endOfInput = Effect.gen(function*() {
+    analysis.closeAll(epochs.out)
+    yield* commit(true)
     yield* report(true)
+    yield* observers.finish(yield* Clock.currentTimeMillis)
+  })
+  const stop = Effect.gen(function*() {
+    const keepWindows = (source.onStop ?? (source.live ? "close-windows" : "keep-windows")) === "keep-windows"
+    if (!keepWindows) analysis.closeAll(epochs.out)
+    yield* commit(!keepWindows)
+    yield* report(true)
+    if (keepWindows && analysis.openWindowCount > 0) {
+      yield* Console.error(
+        `loglens: stopped; ${analysis.openWindowCount} open windows stay open in the checkpoint (epoch ${epochs.epoch}), ` +
+          `and the next run with the same options continues them`
+      )
+    }
     yield* observers.finish(yield* Clock.currentTimeMillis)
   })
 
   yield* Console.error(`loglens: analysing ${source.description}`)
-  const startedAt = yield* Clock.currentTimeMillis
-  const linesBefore = analysis.counters.lines
-  // One closing line on stderr: throughput and peak memory, for users and for `npm run bench`.
-  const summary = Effect.suspend(() =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const lines = analysis.counters.lines - linesBefore
-      const seconds = Math.max(now - startedAt, 1) / 1000
-      const usage = process.resourceUsage()
-      const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6
-      return Console.error(
-        `loglens: read ${lines.toLocaleString("en-US")} lines in ${seconds.toFixed(3)} s ` +
-          `(${Math.round(lines / seconds).toLocaleString("en-US")} lines/s), ` +
-          `CPU ${cpuSeconds.toFixed(3)} s, peak RSS ${Math.round(usage.maxRSS / 1024)} MB`
-      )
-    })
-  )
-  yield* Stream.merge(source.batches(resumeFrom), ticks, { haltStrategy: "left" }).pipe(
+  const summary = yield* startRunSummary(analysis.counters)
+  const ticks = Stream.tick(`${Math.min(1000, config.triggerMs, config.commitIntervalMs)} millis`).pipe(Stream.as(TICK))
+  yield* Stream.merge(source.batches(recovery.from), ticks, { haltStrategy: "left" }).pipe(
     Stream.runForEachArray(onEvents),
-    // SIGINT / SIGTERM interrupt the pipeline; the windows still close and everything is flushed.
-    Effect.onInterrupt(() => finish.pipe(Effect.andThen(summary), Effect.orDie))
+    // SIGINT / SIGTERM interrupt the pipeline between two epoch steps (they are uninterruptible).
+    Effect.onInterrupt(() => stop.pipe(Effect.andThen(summary), Effect.orDie))
   )
-  yield* finish
+  yield* endOfInput
   yield* summary
 })

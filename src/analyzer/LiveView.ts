@@ -45,10 +45,10 @@ export class LiveView {
 
   constructor(private readonly settings: LiveViewSettings) {}
 
-  /** Keeps the last `ERROR_SAMPLE_SIZE` of these errors (`errors/` lines); copies at most that many. */
-  noteErrors(errors: ReadonlyArray<string>): void {
-    if (errors.length > 0) this.sampleChanged = true
-    for (let i = Math.max(0, errors.length - ERROR_SAMPLE_SIZE); i < errors.length; i++) {
+  /** Keeps the last `ERROR_SAMPLE_SIZE` of `errors[from..]` (`errors/` lines); copies at most that many. */
+  noteErrors(errors: ReadonlyArray<string>, from = 0): void {
+    if (errors.length > from) this.sampleChanged = true
+    for (let i = Math.max(from, errors.length - ERROR_SAMPLE_SIZE); i < errors.length; i++) {
       if (this.sample.length < ERROR_SAMPLE_SIZE) this.sample.push(errors[i]!)
       else this.sample[this.sampleNext] = errors[i]!
       this.sampleNext = (this.sampleNext + 1) % ERROR_SAMPLE_SIZE

@@ -11,8 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeAlert, type Alert } from "../domain/Alert.ts"
 import { AlertLifecycle, type StatusState } from "../domain/AlertLifecycle.ts"
-import type { Analysis, AnalysisOutput } from "../domain/Analysis.ts"
+import type { Analysis } from "../domain/Analysis.ts"
 import { formatInstant } from "../domain/Timestamp.ts"
+import type { WindowRow } from "../domain/Window.ts"
 import { AlertDestinations, type StateChange } from "../destinations/AlertDestinations.ts"
 import { Telemetry } from "../telemetry/Telemetry.ts"
 import { LiveView } from "./LiveView.ts"
@@ -20,7 +21,12 @@ import { LiveView } from "./LiveView.ts"
 export interface ObserverSettings {
   readonly mode: "local" | "production"
   readonly source: string
-  readonly live: boolean
+}
+
+/** What an epoch published: its alerts and the rows of the windows it closed. */
+export interface PublishedEpoch {
+  readonly alerts: ReadonlyArray<Alert>
+  readonly closed: ReadonlyArray<WindowRow>
 }
 
 export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, settings: ObserverSettings, startedAtMs: number) {
@@ -40,7 +46,7 @@ export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, set
   let finished = false
 
   /** The URLs of a state's latest window, open or closed in this epoch (for destinations' annotations). */
-  const urlsOf = (state: StatusState, out: AnalysisOutput): ReadonlyArray<string> => {
+  const urlsOf = (state: StatusState, out: PublishedEpoch): ReadonlyArray<string> => {
     for (const cell of analysis.openCells()) {
       if (cell.status === state.status && cell.startMs === state.latestWindowStartMs) return cell.toRow().urls
     }
@@ -70,10 +76,10 @@ export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, set
     sourceReading: () => {
       reading = true
     },
-    /** Errors about to leave the buffer: the latest of them feed the top URLs and IPs. */
-    noteErrors: (errors: ReadonlyArray<string>) => view?.noteErrors(errors),
+    /** The errors from index `from` on are new: the latest of them feed the top URLs and IPs. */
+    noteErrors: (errors: ReadonlyArray<string>, from: number) => view?.noteErrors(errors, from),
     /** An epoch is durable and its alerts are published: tell the console, the states and their destinations. */
-    epochPublished: Effect.fnUntraced(function*(out: AnalysisOutput, nowMs: number) {
+    epochPublished: Effect.fnUntraced(function*(out: PublishedEpoch, nowMs: number) {
       for (const alert of out.alerts) yield* Console.log(formatAlert(alert))
       const changes = lifecycle.step(out.alerts, analysis.windowsClosedThroughMs, nowMs)
       for (const change of changes) if (change.state === "resolved") yield* Console.log(formatResolved(change))

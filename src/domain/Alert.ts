@@ -2,20 +2,22 @@
  * The alert decision and the alert record, in the seed job's JSON format.
  * A cell alerts the first time its count exceeds the threshold, and never again.
  */
-import type { WindowCell } from "./Window.ts"
+import * as Schema from "effect/Schema"
 import { formatInstant } from "./Timestamp.ts"
+import type { WindowCell } from "./Window.ts"
 
 export const ALERT_MESSAGE = "ALERTE : Nombre d'erreurs élevé"
 
-export interface Alert {
-  readonly window_start: string
-  readonly window_end: string
-  readonly status: number
-  readonly error_count: number
-  readonly unique_ips: number
-  readonly alert: string
-  readonly alert_timestamp: string
-}
+export const Alert = Schema.Struct({
+  window_start: Schema.String,
+  window_end: Schema.String,
+  status: Schema.Int,
+  error_count: Schema.Int,
+  unique_ips: Schema.Int,
+  alert: Schema.String,
+  alert_timestamp: Schema.String
+})
+export type Alert = typeof Alert.Type
 
 /** True exactly once per cell: on the error that takes the count past the threshold. */
 export const crossesThreshold = (cell: WindowCell, threshold: number): boolean => {

@@ -9,9 +9,11 @@
  * its end is at or before `closedThroughMs`, which is the watermark, or more
  * after an idle or final flush; an error for a closed window is late.
  */
+import * as Schema from "effect/Schema"
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
 import { decodeUtf8, isErrorStatus, RecordDecoder, truncate, type LineFormat } from "./LogRecord.ts"
-import { windowStartOf, WindowCell, type WindowCellJson, type WindowRow } from "./Window.ts"
+import { REJECTED_LINE_PREVIEW, type RejectedLine } from "./RejectedLine.ts"
+import { windowStartOf, WindowCell, WindowCellJson, type WindowRow } from "./Window.ts"
 
 export interface AnalysisSettings {
   readonly format: LineFormat
@@ -20,11 +22,6 @@ export interface AnalysisSettings {
   readonly threshold: number
   readonly idleTimeoutMs: number
   readonly maxFutureMs: number
-}
-
-export interface RejectedLine {
-  readonly line: string
-  readonly reason: string
 }
 
 /** What one step produced, for the stores. Reused across steps: `clear()` after writing. */
@@ -54,17 +51,43 @@ export interface Counters {
   late: number
 }
 
-export interface AnalysisSnapshot {
-  readonly maxEventTimeMs: number | null
-  readonly closedThroughMs: number | null
-  readonly counters: Counters
-  readonly cells: ReadonlyArray<WindowCellJson>
-  /** Errors read per status, late ones included (absent in checkpoints of older builds). */
-  readonly errorsByStatus?: Readonly<Record<string, number>>
-}
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
-/** How much of a rejected line is kept in `rejected/`. */
-export const REJECTED_LINE_PREVIEW = 1024
+/** The analysis's state besides its open cells: small, and recorded whole by every checkpoint. */
+export const AnalysisProgress = Schema.Struct({
+  maxEventTimeMs: Schema.NullOr(Schema.Finite),
+  closedThroughMs: Schema.NullOr(Schema.Finite),
+  counters: Schema.Struct({ lines: Count, valid: Count, errors: Count, rejected: Count, late: Count }),
+  /** Errors read per status, late ones included (`counters.errors` by status); absent before it was kept. */
+  errorsByStatus: Schema.optional(Schema.Record(Schema.String, Count))
+})
+export type AnalysisProgress = typeof AnalysisProgress.Type
+const progressFields = AnalysisProgress.fields
+
+/** The whole state, as the checkpoint keeps it. */
+export const AnalysisSnapshot = Schema.Struct({ ...progressFields, cells: Schema.Array(WindowCellJson) })
+export type AnalysisSnapshot = typeof AnalysisSnapshot.Type
+
+/**
+ * What changed since the last `takeChanges` (or `restore`): the progress whole, the open cells that
+ * changed, and the windows that closed. Applied to the previous snapshot (`applyChanges`) it gives
+ * the current one, so a checkpoint can write only what changed.
+ */
+export const AnalysisChanges = Schema.Struct({
+  ...progressFields,
+  cells: Schema.Array(WindowCellJson),
+  closedWindows: Schema.Array(Schema.Int)
+})
+export type AnalysisChanges = typeof AnalysisChanges.Type
+
+export const applyChanges = (snapshot: AnalysisSnapshot, changes: AnalysisChanges): AnalysisSnapshot => {
+  const { cells: changedCells, closedWindows, ...progress } = changes
+  const closed = new Set(closedWindows)
+  const cells = new Map<string, WindowCellJson>()
+  for (const cell of snapshot.cells) if (!closed.has(cell.start)) cells.set(`${cell.start}/${cell.status}`, cell)
+  for (const cell of changedCells) cells.set(`${cell.start}/${cell.status}`, cell)
+  return { ...progress, cells: Array.from(cells.values()) }
+}
 
 export class Analysis {
   readonly counters: Counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
@@ -84,6 +107,9 @@ export class Analysis {
   private readonly open = new Map<number, Map<number, WindowCell>>()
   // Cells touched since the last console report, closed or not.
   private readonly updated = new Set<WindowCell>()
+  // Since the last `takeChanges`: cells touched, and the starts of the windows that closed.
+  private readonly changed = new Set<WindowCell>()
+  private closedWindows: Array<number> = []
   private readonly decoder: RecordDecoder
 
   constructor(readonly settings: AnalysisSettings) {
@@ -191,6 +217,7 @@ export class Analysis {
     const cell = this.cellFor(startMs, status)
     cell.add(decoder.ip(), decoder.url())
     this.updated.add(cell)
+    this.changed.add(cell)
     if (crossesThreshold(cell, this.settings.threshold)) out.alerts.push(makeAlert(cell, this.nowMs))
   }
 
@@ -235,11 +262,24 @@ export class Analysis {
   snapshot(): AnalysisSnapshot {
     const cells: Array<WindowCellJson> = []
     for (const byStatus of this.open.values()) for (const cell of byStatus.values()) cells.push(cell.toJSON())
+    return { ...this.progress(), cells }
+  }
+
+  /** The changes since the last call (see `AnalysisChanges`); costs what changed, not what is open. */
+  takeChanges(): AnalysisChanges {
+    const cells: Array<WindowCellJson> = []
+    for (const cell of this.changed) cells.push(cell.toJSON())
+    const closedWindows = this.closedWindows
+    this.changed.clear()
+    this.closedWindows = []
+    return { ...this.progress(), cells, closedWindows }
+  }
+
+  private progress(): AnalysisProgress {
     return {
       maxEventTimeMs: Number.isFinite(this.maxEventTimeMs) ? this.maxEventTimeMs : null,
       closedThroughMs: Number.isFinite(this.closedThroughMs) ? this.closedThroughMs : null,
       counters: { ...this.counters },
-      cells,
       errorsByStatus: errorsByStatusJson(this.errorsByStatus)
     }
   }
@@ -252,6 +292,8 @@ export class Analysis {
     this.errorsByStatus.fill(0)
     for (const [status, count] of Object.entries(snapshot.errorsByStatus ?? {})) this.errorsByStatus[Number(status)] = count
     this.open.clear()
+    this.changed.clear()
+    this.closedWindows = []
     for (const json of snapshot.cells) {
       const cell = WindowCell.fromJSON(json)
       this.cellFor(cell.startMs, cell.status, cell)
@@ -285,8 +327,13 @@ export class Analysis {
     for (const startMs of closing) {
       const byStatus = this.open.get(startMs)!
       this.open.delete(startMs)
+      this.closedWindows.push(startMs)
       const statuses = Array.from(byStatus.keys()).sort((a, b) => a - b)
-      for (const status of statuses) out.closed.push(byStatus.get(status)!.toRow())
+      for (const status of statuses) {
+        const cell = byStatus.get(status)!
+        this.changed.delete(cell)
+        out.closed.push(cell.toRow())
+      }
     }
   }
 

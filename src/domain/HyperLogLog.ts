@@ -7,15 +7,23 @@
  * distinct 32-bit hashes exactly, and turns dense only past `SPARSE_LIMIT`.
  * Both forms serialise to plain JSON for the checkpoint.
  */
+import * as Schema from "effect/Schema"
 
 const PRECISION = 16
 const REGISTER_COUNT = 1 << PRECISION
 const SPARSE_LIMIT = 4096
 const ALPHA = 0.7213 / (1 + 1.079 / REGISTER_COUNT)
 
-export type HyperLogLogJson =
-  | { readonly sparse: ReadonlyArray<number> }
-  | { readonly dense: string }
+/** The checkpoint form: the exact hashes while sparse, else the registers in base64. */
+export const HyperLogLogJson = Schema.Union([
+  Schema.Struct({ sparse: Schema.Array(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2 ** 32 - 1 }))) }),
+  Schema.Struct({
+    dense: Schema.String.check(Schema.makeFilter((base64: string) => Buffer.from(base64, "base64").length === REGISTER_COUNT, {
+      expected: `${REGISTER_COUNT} registers in base64`
+    }))
+  })
+])
+export type HyperLogLogJson = typeof HyperLogLogJson.Type
 
 export class HyperLogLog {
   private sparse: Set<number> | undefined = new Set()

@@ -3,7 +3,8 @@
  * kept for each (window, status) cell: error count, distinct IPs
  * (HyperLogLog) and distinct URLs.
  */
-import { HyperLogLog, type HyperLogLogJson } from "./HyperLogLog.ts"
+import * as Schema from "effect/Schema"
+import { HyperLogLog, HyperLogLogJson } from "./HyperLogLog.ts"
 import { formatInstant } from "./Timestamp.ts"
 
 /** Start of the window `[k·size, (k+1)·size)` that holds `eventTimeMs`. */
@@ -82,12 +83,14 @@ export class WindowCell {
   }
 }
 
-export interface WindowCellJson {
-  readonly start: number
-  readonly end: number
-  readonly status: number
-  readonly count: number
-  readonly alerted: boolean
-  readonly ips: HyperLogLogJson
-  readonly urls: ReadonlyArray<string>
-}
+/** A cell in the checkpoint. */
+export const WindowCellJson = Schema.Struct({
+  start: Schema.Int,
+  end: Schema.Int,
+  status: Schema.Int,
+  count: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  alerted: Schema.Boolean,
+  ips: HyperLogLogJson,
+  urls: Schema.Array(Schema.String)
+})
+export type WindowCellJson = typeof WindowCellJson.Type

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type { Alert } from "../domain/Alert.ts"
-import type { SourcePosition } from "../transport/LineSource.ts"
+import type { SourcePosition } from "../domain/SourcePosition.ts"
 import { PartFolder } from "./PartFolder.ts"
 
 export class AlertError extends Schema.TaggedError<AlertError>()("AlertError", {

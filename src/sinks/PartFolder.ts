@@ -3,15 +3,18 @@
  * a hidden temp file while an epoch runs, and sealing the epoch fsyncs it,
  * renames it into place and fsyncs the folder. Readers only ever see whole
  * files, memory holds no more than one append, and a crash leaves at worst a
- * hidden temp file, which the next open removes.
+ * hidden temp file, which recovery (`discardAfter`) removes.
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { linesPayload } from "../transport/LineSplitter.ts"
-import { StoreError } from "./Stores.ts"
+import { makeFolder } from "../io/Folder.ts"
+import { describeIoError } from "../io/IoError.ts"
+import { linesPayload } from "../io/LinesPayload.ts"
+import { StoreError } from "./StoreError.ts"
 
 const PART_PATTERN = /^part-(\d{12})\.jsonl$/
+const TEMP_PATTERN = /^\.part-\d{12}\.jsonl\.tmp$/
 
 export const partName = (epoch: number): string => `part-${String(epoch).padStart(12, "0")}.jsonl`
 
@@ -22,31 +25,12 @@ export interface PartFolder {
   readonly seal: (epoch: number) => Effect.Effect<void, StoreError>
   /** `append` then `seal`. */
   readonly write: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+  /** Recovery: removes the parts of epochs after `epoch` and the hidden temp file a crash left. */
   readonly discardAfter: (epoch: number) => Effect.Effect<void, StoreError>
 }
 
 const storeError = (action: string, target: string) => (cause: unknown) =>
   new StoreError({ message: `could not ${action} ${target}: ${describeIoError(cause)}`, cause })
-
-/** Plain words for the file-system failures users actually meet. */
-export const describeIoError = (cause: unknown): string => {
-  const code = (cause as { code?: string } | undefined)?.code
-  switch (code) {
-    case "ENOSPC":
-      return "the disk is full (ENOSPC)"
-    case "EDQUOT":
-      return "the disk quota is exhausted (EDQUOT)"
-    case "EFBIG":
-      return "the file is larger than this system allows (EFBIG)"
-    case "EACCES":
-    case "EPERM":
-      return `permission denied (${code})`
-    case "EROFS":
-      return "the file system is read-only (EROFS)"
-    default:
-      return cause instanceof Error ? cause.message : String(cause)
-  }
-}
 
 /** The hidden temp file that becomes `file`. */
 const tempFor = (file: string): string => path.join(path.dirname(file), `.${path.basename(file)}.tmp`)
@@ -88,10 +72,7 @@ export const PartFolder = {
   open: (folder: string): Effect.Effect<PartFolder, StoreError> =>
     Effect.tryPromise({
       try: async () => {
-        await fs.mkdir(folder, { recursive: true })
-        for (const name of await fs.readdir(folder)) {
-          if (name.startsWith(".") && name.endsWith(".tmp")) await fs.rm(path.join(folder, name), { force: true })
-        }
+        await makeFolder(folder)
       },
       catch: storeError("prepare the folder", folder)
     }).pipe(Effect.map(() => {
@@ -127,7 +108,8 @@ export const PartFolder = {
             try: async () => {
               for (const name of await fs.readdir(folder)) {
                 const match = PART_PATTERN.exec(name)
-                if (match !== null && Number(match[1]) > epoch) await fs.rm(path.join(folder, name), { force: true })
+                const stale = match !== null ? Number(match[1]) > epoch : TEMP_PATTERN.test(name)
+                if (stale) await fs.rm(path.join(folder, name), { force: true })
               }
             },
             catch: storeError("clean up", folder)

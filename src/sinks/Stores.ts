@@ -9,13 +9,8 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import { PartFolder } from "./PartFolder.ts"
-
-export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  message: Schema.String,
-  cause: Schema.optional(Schema.Defect())
-}) {}
+import type { StoreError } from "./StoreError.ts"
 
 export interface LineStore {
   /** Where it writes, for people. */
@@ -24,6 +19,7 @@ export interface LineStore {
   readonly append: (epoch: number, lines: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
   /** Makes the epoch's lines durable and visible. */
   readonly seal: (epoch: number) => Effect.Effect<void, StoreError>
+  /** Recovery: drops every part of the epochs after `epoch`, and whatever a crash left half-written. */
   readonly discardAfter: (epoch: number) => Effect.Effect<void, StoreError>
 }
 

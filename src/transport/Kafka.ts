@@ -88,7 +88,8 @@ import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import { Partitioners, type Admin, type Consumer, type Producer } from "kafkajs"
 import { type Alert, alertKey } from "../domain/Alert.ts"
-import type { RejectedLine } from "../domain/Analysis.ts"
+import type { RejectedLine } from "../domain/RejectedLine.ts"
+import type { SourcePosition } from "../domain/SourcePosition.ts"
 import { AlertError, AlertPublisher } from "../sinks/AlertPublisher.ts"
 import {
   describeKafkaError,
@@ -102,7 +103,7 @@ import {
 } from "./KafkaClient.ts"
 import { LineSink, SinkError } from "./LineSink.ts"
 import { splitRun, startsWithBom } from "./LineSplitter.ts"
-import { type LineBatch, LineSource, SourceError, type SourcePosition } from "./LineSource.ts"
+import { type LineBatch, LineSource, SourceError } from "./LineSource.ts"
 
 export {
   describeKafkaSettings,
@@ -502,6 +503,7 @@ export const KafkaLineSource = {
           description: `kafka:${topic}`,
           identity: `kafka:${topic}`,
           live: true,
+          onStop: "keep-windows",
           batches,
           commit
         })

@@ -8,14 +8,8 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
-import type { RejectedLine } from "../domain/Analysis.ts"
-
-/**
- * How far a source has been consumed, as plain JSON for the checkpoint.
- * A file: `{ "bytes": n }`. Kafka: next offset by partition, `{ "0": n, "1": m }`.
- * A TCP connection cannot be replayed and has the empty position `{}`.
- */
-export type SourcePosition = { readonly [key: string]: number }
+import type { RejectedLine } from "../domain/RejectedLine.ts"
+import type { SourcePosition } from "../domain/SourcePosition.ts"
 
 /**
  * A batch may be empty: a live source emits one when it is connected and
@@ -47,6 +41,18 @@ export class LineSource extends Context.Service<LineSource, {
   readonly identity: string
   /** Live sources can go quiet, so idle windows close on a timer; replayed ones end instead. */
   readonly live: boolean
+  /**
+   * What a graceful stop (SIGINT, SIGTERM) does with the open windows. `keep-windows`: they stay
+   * open in the checkpoint for the run that continues (a replay, whose answer must not depend on
+   * when it was stopped; Kafka). `close-windows`: live local input, whose stop ends the stream.
+   * Default: `close-windows` for live sources, `keep-windows` for the others.
+   */
+  readonly onStop?: "close-windows" | "keep-windows"
+  /**
+   * A replay that a checkpoint says was read to its end: fails, in plain words, unless the input
+   * still ends at `position` (a longer file, or other bytes on stdin, are not skipped silently).
+   */
+  readonly checkEnded?: (position: SourcePosition) => Effect.Effect<void, SourceError>
   /** The lines from `from` on (the start, or the policy's start, when undefined). */
   readonly batches: (from: SourcePosition | undefined) => Stream.Stream<LineBatch, SourceError>
   /** Acknowledges everything up to `position`, where epoch `epoch` ended, once its results are durable and published. */

@@ -9,10 +9,13 @@
  */
 import * as Stream from "effect/Stream"
 import { isUtf8 } from "node:buffer"
-import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/Analysis.ts"
-import type { LineBatch, SourcePosition } from "./LineSource.ts"
+import { REJECTED_LINE_PREVIEW, type RejectedLine } from "../domain/RejectedLine.ts"
+import type { SourcePosition } from "../domain/SourcePosition.ts"
+import type { LineBatch } from "./LineSource.ts"
+import type { PrefixFingerprint } from "./PrefixFingerprint.ts"
 
 const NEWLINE = 10
+const NEWLINE_BYTES = new Uint8Array([NEWLINE])
 // `ignoreBOM`: a U+FEFF is data, kept wherever it is. By default a decoder drops one at the start of
 // what it decodes, which is the start of a line or of a run of lines depending on chunk boundaries.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -27,8 +30,15 @@ export class LineSplitter {
   private overflowPreview: string | undefined = undefined
   private overflowBytes = 0
 
-  /** `skipLeadingBom`: the bytes are a whole file from its first byte, which may open with a byte-order mark. */
-  constructor(readonly maxLineBytes: number, private skipLeadingBom = false) {}
+  /**
+   * `skipLeadingBom`: the bytes are a whole file from its first byte, which may open with a byte-order mark.
+   * `fingerprint`: is fed every consumed byte, in order.
+   */
+  constructor(
+    readonly maxLineBytes: number,
+    private skipLeadingBom = false,
+    readonly fingerprint: PrefixFingerprint | undefined = undefined
+  ) {}
 
   /**
    * Splits one chunk; lines and rejections are appended to the given arrays. Runs of whole lines
@@ -42,17 +52,20 @@ export class LineSplitter {
       if (startsWithBom(chunk)) {
         start = 3
         this.consumedBytes = 3
+        this.fingerprint?.add(chunk.subarray(0, 3))
       }
     }
     for (;;) {
       const newline = chunk.indexOf(NEWLINE, start)
       if (newline < 0) break
       if (this.overflowPreview !== undefined) {
+        this.fingerprint?.addToLongLine(chunk.subarray(start, newline + 1))
         this.finishOverflow(newline - start, 1, rejected)
       } else if (this.pendingBytes === 0) {
         // The common case: a run of whole lines inside this chunk, passed on at once.
         const lastNewline = chunk.lastIndexOf(NEWLINE)
         splitRun(chunk.subarray(start, lastNewline), this.maxLineBytes, lines, rejected)
+        this.fingerprint?.add(chunk.subarray(start, lastNewline + 1))
         this.consumedBytes += lastNewline - start + 1
         start = lastNewline + 1
         continue
@@ -62,6 +75,8 @@ export class LineSplitter {
         this.pending = []
         this.pendingBytes = 0
         decodeLine(line, this.maxLineBytes, lines, rejected)
+        this.fingerprint?.add(line)
+        this.fingerprint?.add(NEWLINE_BYTES)
         this.consumedBytes += line.length + 1
       }
       start = newline + 1
@@ -78,6 +93,7 @@ export class LineSplitter {
       this.pending = []
       this.pendingBytes = 0
       decodeLine(line, this.maxLineBytes, lines, rejected)
+      this.fingerprint?.add(line)
       this.consumedBytes += line.length
     }
   }
@@ -85,10 +101,12 @@ export class LineSplitter {
   private holdPartial(bytes: Uint8Array): void {
     if (this.overflowPreview !== undefined) {
       this.overflowBytes += bytes.length
+      this.fingerprint?.addToLongLine(bytes)
       return
     }
     if (this.pendingBytes + bytes.length > this.maxLineBytes) {
       this.pending.push(bytes)
+      if (this.fingerprint !== undefined) for (const part of this.pending) this.fingerprint.addToLongLine(part)
       const head = concat(this.pending, Math.min(this.pendingBytes + bytes.length, REJECTED_LINE_PREVIEW * 4))
       this.overflowPreview = lenientUtf8.decode(head).slice(0, REJECTED_LINE_PREVIEW)
       this.overflowBytes = this.pendingBytes + bytes.length
@@ -106,6 +124,7 @@ export class LineSplitter {
     // The reported size is the line's, without its newline, as for lines rejected whole.
     const total = this.overflowBytes + tailBytes
     rejected.push(tooLong(this.overflowPreview!, total, this.maxLineBytes))
+    this.fingerprint?.endLongLine()
     this.consumedBytes += total + newlineBytes
     this.overflowPreview = undefined
     this.overflowBytes = 0
@@ -198,13 +217,14 @@ const concat = (parts: ReadonlyArray<Uint8Array>, length: number): Uint8Array =>
 /**
  * Frames a byte stream into `LineBatch`es, one per array of chunks, and
  * flushes a last unterminated line when the byte stream ends cleanly.
- * `positionOf(consumedBytes)` gives each batch's resume position.
+ * `positionOf(consumedBytes, splitter)` gives each batch's resume position;
+ * `fingerprint` makes a fresh one for each run of the stream, to be read there.
  */
 export const framedLines = <E, R>(
   bytes: Stream.Stream<Uint8Array, E, R>,
   maxLineBytes: number,
-  positionOf: (consumedBytes: number) => SourcePosition,
-  options: { readonly skipLeadingBom?: boolean } = {}
+  positionOf: (consumedBytes: number, splitter: LineSplitter) => SourcePosition,
+  options: { readonly skipLeadingBom?: boolean; readonly fingerprint?: () => PrefixFingerprint } = {}
 ): Stream.Stream<LineBatch, E, R> => {
   const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<LineBatch> => {
     const lines: Array<string | Uint8Array> = []
@@ -214,23 +234,16 @@ export const framedLines = <E, R>(
       else splitter.push(chunk, lines, rejected)
     }
     if (lines.length === 0 && rejected.length === 0) return []
-    return [{ lines, rejected, position: positionOf(splitter.consumedBytes) }]
+    return [{ lines, rejected, position: positionOf(splitter.consumedBytes, splitter) }]
   }
   // Not `onHalt`: it also runs when the byte stream fails, and a line cut short by a failure
   // must not be emitted (nor counted in the position a resume would start from).
   return Stream.mapAccumArray(
     Stream.concat(bytes, Stream.succeed(END_OF_INPUT)),
-    () => new LineSplitter(maxLineBytes, options.skipLeadingBom),
+    () => new LineSplitter(maxLineBytes, options.skipLeadingBom, options.fingerprint?.()),
     (splitter, chunks) => [splitter, cut(splitter, chunks)] as const
   )
 }
 
 /** Appended after the last chunk of a byte stream that ended cleanly. */
 const END_OF_INPUT = new Uint8Array(0)
-
-/** Lines joined into one newline-terminated payload; appending beats `join` on concatenated lines. */
-export const linesPayload = (lines: ReadonlyArray<string>): string => {
-  let payload = ""
-  for (let i = 0; i < lines.length; i++) payload += lines[i] + "\n"
-  return payload
-}

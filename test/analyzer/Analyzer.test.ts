@@ -8,18 +8,19 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { TestClock, TestConsole } from "effect/testing"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { CheckpointMismatch, runAnalyzer, type AnalyzerConfig } from "../../src/analyzer/Analyzer.ts"
+import { runAnalyzer, type AnalyzerConfig } from "../../src/analyzer/Analyzer.ts"
+import { CheckpointMismatch } from "../../src/analyzer/Epoch.ts"
 import type { Alert } from "../../src/domain/Alert.ts"
 import { AlertPublisher } from "../../src/sinks/AlertPublisher.ts"
 import { CheckpointStore, type Checkpoint } from "../../src/sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "../../src/sinks/Stores.ts"
-import { LineSource, SourceError, type LineBatch, type SourcePosition } from "../../src/transport/LineSource.ts"
+import type { SourcePosition } from "../../src/domain/SourcePosition.ts"
+import { LineSource, SourceError, type LineBatch } from "../../src/transport/LineSource.ts"
 import { framedLines } from "../../src/transport/LineSplitter.ts"
 import { analyseReference, refLines, type RefResult, type RefRow } from "./reference.ts"
 
@@ -74,15 +75,7 @@ class Sinks {
           Effect.sync(() => void this.published.push({ epoch, alerts: [...alerts], position: { ...position } })),
         recover: () => Effect.void
       }),
-      Layer.succeed(CheckpointStore, {
-        description: "test-checkpoint",
-        load: Effect.sync(() => Option.fromNullishOr(this.checkpoint.current)),
-        save: (checkpoint) =>
-          Effect.sync(() => {
-            this.beforeSave(checkpoint)
-            this.checkpoint.current = structuredClone(checkpoint)
-          })
-      })
+      CheckpointStore.layerMemory(this.checkpoint, (checkpoint) => this.beforeSave(checkpoint))
     )
   }
 

@@ -19,7 +19,8 @@ import {
 } from "../../src/transport/Kafka.ts"
 import { setKafkaNoticeWriter } from "../../src/transport/KafkaClient.ts"
 import { LineSink } from "../../src/transport/LineSink.ts"
-import { type LineBatch, LineSource, type SourcePosition } from "../../src/transport/LineSource.ts"
+import type { SourcePosition } from "../../src/domain/SourcePosition.ts"
+import { type LineBatch, LineSource } from "../../src/transport/LineSource.ts"
 import { collect, plainKafka, randomSuffix, sleep, testBrokers } from "./broker.ts"
 import { textLines } from "../support/lines.ts"
 

@@ -278,8 +278,13 @@ const analyze = Command.make(
         : Layer.empty
     ).pipe(Layer.provideMerge(telemetry))
 
+    // A replayed file on a terminal gets a progress bar; piped stderr (logs, CI) stays clean.
+    const progressTotalBytes = input !== undefined && input !== "-" && process.stderr.isTTY
+      ? yield* Effect.promise(() => fs.stat(input).then((s) => (s.isFile() ? s.size : undefined), () => undefined))
+      : undefined
     yield* runAnalyzer({
       mode: flags.mode,
+      ...(progressTotalBytes !== undefined ? { progressTotalBytes } : {}),
       analysis: { format: flags.format, windowMs, watermarkMs, threshold: flags.threshold, idleTimeoutMs, maxFutureMs },
       triggerMs,
       commitIntervalMs,

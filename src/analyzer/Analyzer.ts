@@ -23,6 +23,7 @@ import type { CheckpointSettings } from "../sinks/CheckpointStore.ts"
 import { LineSource, type LineBatch } from "../transport/LineSource.ts"
 import { makeEpochs } from "./Epoch.ts"
 import { makeObservers } from "./Observers.ts"
+import { makeProgressBar } from "./Progress.ts"
 import { formatReport } from "./Report.ts"
 import { startRunSummary } from "./RunSummary.ts"
 
@@ -30,6 +31,8 @@ export interface AnalyzerConfig {
   readonly analysis: AnalysisSettings
   /** Shown on the dashboard. (default: local) */
   readonly mode?: "local" | "production"
+  /** A replayed file of this size, on a terminal: a progress bar on stderr. */
+  readonly progressTotalBytes?: number
   /** Console report period (`--trigger`). */
   readonly triggerMs: number
   /** Longest time between two epochs while data flows. */
@@ -51,6 +54,10 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   let lastReportAt = lastCommitAt
   const observers = yield* makeObservers(analysis, { mode: config.mode ?? "local", source: source.description }, lastCommitAt)
   if (recovery.from !== undefined) observers.resume(lastCommitAt)
+  let bytesRead = recovery.from?.["bytes"] ?? 0
+  const progress = config.progressTotalBytes === undefined
+    ? undefined
+    : makeProgressBar(config.progressTotalBytes, { atMs: lastCommitAt, bytesBefore: bytesRead, linesBefore: analysis.counters.lines })
   const commit = (finished: boolean) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       lastCommitAt = now
@@ -84,22 +91,28 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, epochs.out)
       analysis.ingest(event.lines, now, epochs.out)
       epochs.advance(event.position)
+      bytesRead = event.position["bytes"] ?? bytesRead
     }
     if (source.live) analysis.closeIfIdle(now, epochs.out)
     observers.noteErrors(epochs.out.errors, errorsBefore)
+    const printing = epochs.out.alerts.length > 0 || now - lastReportAt >= config.triggerMs
+    if (printing && progress !== undefined) yield* progress.clear
     if (epochs.out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) yield* commit(false)
     else yield* epochs.bufferIfFull
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
     yield* observers.publish(now)
+    if (progress !== undefined) yield* progress.update(bytesRead, analysis.counters.lines, now)
   })
 
   const endOfInput = Effect.gen(function*() {
+    if (progress !== undefined) yield* progress.clear
     analysis.closeAll(epochs.out)
     yield* commit(true)
     yield* report(true)
     yield* observers.finish(yield* Clock.currentTimeMillis)
   })
   const stop = Effect.gen(function*() {
+    if (progress !== undefined) yield* progress.clear
     const keepWindows = (source.onStop ?? (source.live ? "close-windows" : "keep-windows")) === "keep-windows"
     if (!keepWindows) analysis.closeAll(epochs.out)
     yield* commit(!keepWindows)

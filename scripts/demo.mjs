@@ -13,13 +13,15 @@ const rate = process.env.LOGLENS_DEMO_RATE ?? "200"
 
 const run = (args) => spawn(process.execPath, [main, ...args], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
 
+const http = process.env.LOGLENS_DEMO_HTTP ?? "127.0.0.1:8686"
 console.log(`loglens demo: ${rate} lines/s over tcp://127.0.0.1:${port}; a table every 10 s; results in ./output. Ctrl-C to stop.`)
+console.log(`loglens demo: live dashboard at http://${http}/ (Prometheus metrics at http://${http}/metrics)`)
 const generator = run([
   "generate", "--listen", port, "--rate", rate, "--urls", "50", "--status-dist", "70", "20", "10"
 ])
 const analyzer = run([
   "analyze", "--host", "127.0.0.1", "--port", port, "--trigger", "10s", "--output", "output", "--checkpoint", "checkpoint",
-  "--clean"
+  "--clean", "--http", http
 ])
 
 let stopping = false

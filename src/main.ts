@@ -32,7 +32,7 @@ import {
 } from "./domain/Options.ts"
 import { AlertDestinations } from "./destinations/AlertDestinations.ts"
 import { runGenerator } from "./generator/Generator.ts"
-import { HttpPort, httpUrl } from "./http/HttpPort.ts"
+import { HttpPort } from "./http/HttpPort.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
@@ -270,11 +270,7 @@ const analyze = Command.make(
     const observers = Layer.mergeAll(
       http !== undefined ? HttpPort.layer(http) : Layer.empty,
       destinations.length > 0
-        ? AlertDestinations.layer({
-          destinations,
-          resendMs: flags.alertResend,
-          externalUrl: http !== undefined ? httpUrl(http.host, http.port) : ""
-        })
+        ? AlertDestinations.layer({ destinations, resendMs: flags.alertResend })
         : Layer.empty
     ).pipe(Layer.provideMerge(telemetry))
 

@@ -43,8 +43,6 @@ export interface DestinationSettings {
   readonly destinations: ReadonlyArray<DestinationUrl>
   /** How often Alertmanager is told again about statuses still firing. */
   readonly resendMs: number
-  /** Shown as the alerts' `generatorURL`: the dashboard, when there is one. */
-  readonly externalUrl: string
 }
 
 /** Retry delays: 500 ms, doubling, at most 30 s; forever. */
@@ -73,11 +71,13 @@ export class AlertDestinations extends Context.Service<AlertDestinations, {
         const count = (name: string, ok: boolean) => {
           if (Option.isSome(telemetry)) telemetry.value.delivered(name, ok)
         }
+        // Webhook messages link to the dashboard, when there is one.
+        const externalUrl = () => Option.isSome(telemetry) ? telemetry.value.dashboardUrl.current ?? "" : ""
         const destinations = yield* Effect.forEach(settings.destinations, (destination, i) => {
           const target = parseDestination(destination, i + 1)
           return destination.kind === "alertmanager"
             ? alertmanager(target, settings, count)
-            : webhook(target, settings, count)
+            : webhook(target, externalUrl, count)
         })
         yield* flushOnClose(destinations)
         return AlertDestinations.of({
@@ -236,7 +236,7 @@ const alertmanager = Effect.fnUntraced(function*(
 
 const webhook = Effect.fnUntraced(function*(
   target: Target,
-  settings: DestinationSettings,
+  externalUrl: () => string,
   count: (name: string, ok: boolean) => void
 ) {
   const queue = yield* Queue.sliding<WebhookMessage>(WEBHOOK_QUEUE)
@@ -265,7 +265,7 @@ const webhook = Effect.fnUntraced(function*(
               )
             }
           }
-          yield* Queue.offer(queue, webhookMessage(change.state, change.urls, settings.externalUrl))
+          yield* Queue.offer(queue, webhookMessage(change.state, change.urls, externalUrl()))
         }
       })
   }

@@ -153,6 +153,7 @@ export const HttpPort = {
       )
       const address = server.address() as net.AddressInfo
       const url = httpUrl(options.host, address.port)
+      telemetry.dashboardUrl.current = url
       yield* Console.error(`loglens: dashboard at ${url} (metrics at ${url}metrics)`)
       if (!isLoopback(options.host)) {
         yield* Console.error(

@@ -108,6 +108,8 @@ export class Telemetry extends Context.Service<Telemetry, {
   readonly latest: () => AnalyzerView | undefined
   /** Every view published from now on. */
   readonly views: Stream.Stream<AnalyzerView>
+  /** The dashboard's URL once the HTTP port listens (alerts link to it). */
+  readonly dashboardUrl: { current: string | undefined }
   /** Destinations count their deliveries here. */
   readonly delivered: (destination: string, ok: boolean) => void
   readonly deliveries: () => ReadonlyMap<string, DeliveryCounts>
@@ -125,6 +127,7 @@ export class Telemetry extends Context.Service<Telemetry, {
         },
         latest: () => latest,
         views: Stream.fromPubSub(hub),
+        dashboardUrl: { current: undefined },
         ...tally()
       })
     })
@@ -137,6 +140,7 @@ export class Telemetry extends Context.Service<Telemetry, {
       publish: () => Effect.void,
       latest: () => undefined,
       views: Stream.empty,
+      dashboardUrl: { current: undefined },
       ...tally()
     })
   })
@@ -149,6 +153,7 @@ export class Telemetry extends Context.Service<Telemetry, {
         publish: (view) => Effect.sync(() => void into.push(view)),
         latest: () => into.at(-1),
         views: Stream.empty,
+        dashboardUrl: { current: undefined },
         ...tally()
       })
     })

@@ -194,6 +194,9 @@ describe("--webhook", () => {
     expect(firing!.body.alerts[0].fingerprint).toMatch(/^[0-9a-f]{16}$/)
     expect(resolved!.body.alerts[0].fingerprint).toBe(firing!.body.alerts[0].fingerprint)
     expect(firing!.body.alerts[0].endsAt).toBe("0001-01-01T00:00:00Z")
+    // They link to the dashboard.
+    expect(firing!.body.externalURL).toBe(analyzer.url)
+    expect(firing!.body.alerts[0].generatorURL).toBe(analyzer.url)
     expect(resolved!.body.alerts[0].startsAt).toBe(firing!.body.alerts[0].startsAt)
 
     const destination = `webhook 1 (http://127.0.0.1:${hook.port})`

@@ -80,7 +80,7 @@ describe("--http endpoints", () => {
   it("reminds that a non-loopback address has no authentication, and names a port already taken", async () => {
     const analyzer = await startAnalyzer([], "0.0.0.0:0")
     running.push(analyzer)
-    expect(analyzer.running.stderr()).toMatch(/listens on 0\.0\.0\.0, beyond this machine: the dashboard and \/metrics have no authentication/)
+    await analyzer.running.waitFor(/listens on 0\.0\.0\.0, beyond this machine: the dashboard and \/metrics have no authentication/)
 
     const port = new URL(analyzer.url).port
     const dir = tempDir("taken")

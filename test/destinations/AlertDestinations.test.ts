@@ -150,6 +150,15 @@ describe("--alertmanager", () => {
     const firing = await eventually(async () => notified.received.find((r) => r.body.status === "firing"), "a firing notification")
     expect(firing.body.alerts[0].labels).toEqual(active.labels)
 
+    // While it fires, it is re-sent every --alert-resend (1 s here), each time further ahead.
+    const destination = `alertmanager 1 (${amUrl})`
+    const sent = async () => metric(await fetchMetrics(analyzer.url), "loglens_alert_deliveries_total", { destination }) ?? 0
+    const before = await sent()
+    await eventually(async () => ((await sent()) >= before + 2 ? true : undefined), "two re-sends", 10_000)
+    const again = (await (await fetch(`${amUrl}/api/v2/alerts`)).json() as Array<any>).find((a) => a.labels.status === "404")
+    expect(Date.parse(again.endsAt)).toBeGreaterThan(Date.parse(active.endsAt))
+    expect(again.startsAt).toBe(active.startsAt)
+
     await analyzer.write(calmAfter)
     // Alertmanager drops a resolved alert from its list, and tells its receivers it resolved.
     await eventually(async () => {
@@ -161,9 +170,7 @@ describe("--alertmanager", () => {
     expect(resolved.body.alerts[0].fingerprint).toBe(active.fingerprint)
     expect(Date.parse(resolved.body.alerts[0].endsAt)).toBeLessThanOrEqual(Date.now())
 
-    const samples = await fetchMetrics(analyzer.url)
-    const destination = `alertmanager 1 (${amUrl})`
-    expect(metric(samples, "loglens_alert_deliveries_total", { destination })).toBeGreaterThanOrEqual(2)
+    expect(await sent()).toBeGreaterThanOrEqual(before + 3)
     expect(analyzer.running.stdout()).toMatch(/Resolved: status 404/)
     await expectNoSecret(analyzer)
   })

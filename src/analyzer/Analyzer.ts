@@ -53,7 +53,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   let lastCommitAt = yield* Clock.currentTimeMillis
   let lastReportAt = lastCommitAt
   const observers = yield* makeObservers(analysis, { mode: config.mode ?? "local", source: source.description }, lastCommitAt)
-  if (recovery.from !== undefined) observers.resume(lastCommitAt)
+  if (recovery.from !== undefined) yield* observers.resume(lastCommitAt)
   let bytesRead = recovery.from?.["bytes"] ?? 0
   const progress = config.progressTotalBytes === undefined
     ? undefined

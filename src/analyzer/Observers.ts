@@ -66,12 +66,18 @@ export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, set
     })
 
   return {
-    /** After a restart: windows still open that already alerted keep their statuses firing. */
-    resume: (nowMs: number) => {
-      const alerted: Array<Alert> = []
-      for (const cell of analysis.openCells()) if (cell.alerted) alerted.push(makeAlert(cell, nowMs))
-      lifecycle.resume(alerted, nowMs)
-    },
+    /**
+     * After a restart: windows still open that already alerted keep their statuses firing, and
+     * destinations are told again (Alertmanager would otherwise let them expire; receivers de-duplicate).
+     */
+    resume: (nowMs: number) =>
+      Effect.suspend(() => {
+        const alerted: Array<Alert> = []
+        for (const cell of analysis.openCells()) if (cell.alerted) alerted.push(makeAlert(cell, nowMs))
+        const firing = lifecycle.resume(alerted, nowMs)
+        if (Option.isNone(destinations) || firing.length === 0) return Effect.void
+        return destinations.value.notify(firing.map((state) => ({ state, urls: urlsOf(state, { alerts: [], closed: [] }) })))
+      }),
     /** The source delivered its first batch (or says it is connected). */
     sourceReading: () => {
       reading = true

@@ -85,7 +85,7 @@ export class AlertLifecycle {
    * After a restart: the open windows that already alerted are firing again (since `nowMs`).
    * A status whose latest alerted window has already closed is not in the checkpoint and starts resolved.
    */
-  resume(alerted: ReadonlyArray<Alert>, nowMs: number): void {
-    this.step(alerted, -Infinity, nowMs)
+  resume(alerted: ReadonlyArray<Alert>, nowMs: number): Array<AlertTransition> {
+    return this.step(alerted, -Infinity, nowMs)
   }
 }

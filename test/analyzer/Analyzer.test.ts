@@ -592,4 +592,34 @@ describe("runAnalyzer: views, alert states and destinations", () => {
       const row = expected.rows.find((r) => r.status === 404 && r.window_start === "2025-05-30T18:52:00.000Z")!
       assert.deepStrictEqual(changes[0]!.urls, row.urls)
     }))
+
+  it.effect("after a restart, a status whose open window had alerted is firing again, and destinations are told", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const start = Date.parse("2025-05-30T18:52:30.000Z")
+      const text = Array.from({ length: 150 }, (_, i) =>
+        line(new Date(start + 1000).toISOString(), `10.0.0.${i}`, "/resource/1", 503)).join("\n") + "\n"
+      const bytes = new TextEncoder().encode(text)
+      const sinks = new Sinks()
+      const first: Array<StateChange> = []
+      // The source is lost after the last line: the alert's epoch is in the checkpoint, its window still open.
+      yield* runAnalyzer(configFor("json")).pipe(
+        Effect.provide(Layer.mergeAll(
+          sinks.layer(),
+          byteSource(bytes, { chunkBytes: 1000, failAt: bytes.length }),
+          AlertDestinations.layerMemory(first)
+        )),
+        Effect.flip
+      )
+      assert.deepStrictEqual(first.map((c) => [c.state.status, c.state.state]), [[503, "firing"]])
+
+      const second: Array<StateChange> = []
+      yield* runAnalyzer(configFor("json")).pipe(
+        Effect.provide(Layer.mergeAll(sinks.layer(), byteSource(bytes, { chunkBytes: 1000 }), AlertDestinations.layerMemory(second)))
+      )
+      assert.deepStrictEqual(second.map((c) => [c.state.status, c.state.state, c.state.latest.window_start]), [
+        [503, "firing", "2025-05-30T18:52:30.000Z"]
+      ])
+      assert.strictEqual(sinks.alerts().length, 1)
+    }))
 })

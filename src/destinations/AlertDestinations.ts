@@ -73,15 +73,18 @@ export class AlertDestinations extends Context.Service<AlertDestinations, {
         }
         // Webhook messages link to the dashboard, when there is one.
         const externalUrl = () => Option.isSome(telemetry) ? telemetry.value.dashboardUrl.current ?? "" : ""
-        const destinations = yield* Effect.forEach(settings.destinations, (destination, i) => {
-          const target = parseDestination(destination, i + 1)
+        const numbers = { alertmanager: 0, webhook: 0 }
+        const destinations = yield* Effect.forEach(settings.destinations, (destination) => {
+          const target = parseDestination(destination, ++numbers[destination.kind])
           return destination.kind === "alertmanager"
             ? alertmanager(target, settings, count)
             : webhook(target, externalUrl, count)
         })
         yield* flushOnClose(destinations)
+        const names = destinations.map((d) => d.name)
+        if (names.length > 0) yield* Console.error(`loglens: alert states go to ${names.join(", ")}`)
         return AlertDestinations.of({
-          names: destinations.map((d) => d.name),
+          names,
           notify: (changes) =>
             changes.length === 0 ? Effect.void : Effect.forEach(destinations, (d) => d.offer(changes), { discard: true })
         })
@@ -103,7 +106,7 @@ interface Target {
   readonly headers: Readonly<Record<string, string>>
 }
 
-/** Moves `user:password@` into a Basic Authorization header; names the destination by kind, number and origin. */
+/** Moves `user:password@` into a Basic Authorization header; names the destination by kind, its number among that kind, and origin. */
 export const parseDestination = (destination: DestinationUrl, number: number): Target => {
   const url = new URL(destination.url)
   const headers: Record<string, string> = { "content-type": "application/json" }

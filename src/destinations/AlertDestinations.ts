@@ -24,6 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type { StatusState } from "../domain/AlertLifecycle.ts"
 import { postableAlert, webhookMessage, type WebhookMessage } from "../domain/AlertmanagerFormat.ts"
 import { Telemetry } from "../telemetry/Telemetry.ts"
@@ -55,7 +56,13 @@ const REQUEST_TIMEOUT_MS = 10_000
 /** At shutdown, pending deliveries get this long to get through. */
 const FLUSH_TIMEOUT = Duration.seconds(5)
 
-export class DeliveryFailed extends Error {}
+/** One failed POST, in plain words (the HTTP status, `ECONNREFUSED (nothing listens there)`, a timeout). */
+export class DeliveryError extends Schema.TaggedError<DeliveryError>()("DeliveryError", {
+  message: Schema.String
+}) {}
+
+/** A destination that answered, but not with 2xx. */
+class RefusedByDestination extends Error {}
 
 export class AlertDestinations extends Context.Service<AlertDestinations, {
   /** Never waits for a destination. */
@@ -134,13 +141,13 @@ const post = (target: Target, body: unknown) =>
         signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)])
       })
       await response.body?.cancel()
-      if (!response.ok) throw new DeliveryFailed(`it answered HTTP ${response.status} ${response.statusText}`.trimEnd())
+      if (!response.ok) throw new RefusedByDestination(`it answered HTTP ${response.status} ${response.statusText}`.trimEnd())
     },
-    catch: (cause) => new DeliveryFailed(reasonOf(cause))
+    catch: (cause) => new DeliveryError({ message: reasonOf(cause) })
   })
 
 const reasonOf = (cause: unknown): string => {
-  if (cause instanceof DeliveryFailed) return cause.message
+  if (cause instanceof RefusedByDestination) return cause.message
   const inner = (cause as { cause?: { code?: string; message?: string } }).cause
   if (inner?.code !== undefined) return `${inner.code}${inner.code === "ECONNREFUSED" ? " (nothing listens there)" : ""}`
   if ((cause as { name?: string }).name === "TimeoutError") return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`

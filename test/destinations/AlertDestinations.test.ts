@@ -117,7 +117,12 @@ describe("--alertmanager", () => {
     ], { stdio: ["ignore", "ignore", "pipe"] })
     let log = ""
     alertmanager.stderr!.on("data", (d) => (log += d))
-    cleanups.push(() => void alertmanager.kill("SIGTERM"))
+    // Alertmanager writes its state files as it exits: wait for that before the folder goes.
+    cleanups.push(() => new Promise<void>((resolve) => {
+      if (alertmanager.exitCode !== null || alertmanager.signalCode !== null) return resolve()
+      alertmanager.once("exit", () => resolve())
+      alertmanager.kill("SIGTERM")
+    }))
     await eventually(async () => {
       try {
         return (await fetch(`${amUrl}/-/ready`)).ok ? true : undefined

@@ -136,7 +136,7 @@ const analyze = Command.make(
     ),
     host: Flags.text("host", "Local mode: the TCP server to read from.", "localhost"),
     port: Flags.wholeNumber("port", "Local mode: its port.", 9999, { min: 1, max: 65535 }),
-    window: Flags.duration("window", "Tumbling event-time window size.", "30s", 1),
+    window: Flags.duration("window", "Tumbling event-time window size.", "30s", { minMs: 1 }),
     watermark: Flags.duration(
       "watermark",
       "Allowed lateness: the watermark trails the newest event time by this much.",
@@ -150,12 +150,12 @@ const analyze = Command.make(
       min: 0,
       unit: "errors"
     }),
-    trigger: Flags.duration("trigger", "How often the console table is printed.", "30s", 1),
+    trigger: Flags.duration("trigger", "How often the console table is printed.", "30s", { minMs: 1 }),
     commitInterval: Flags.duration(
       "commit-interval",
       "Longest time between two durable commits of outputs and checkpoint.",
       "1s",
-      1
+      { minMs: 1 }
     ),
     output: Flags.text("output", "Output folder.", "./output"),
     checkpoint: Flags.optionalText(
@@ -172,7 +172,10 @@ const analyze = Command.make(
       1024 * 1024,
       { min: 64, unit: "bytes" }
     ),
-    maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h"),
+    // A setting, not a sanity check: year 2999 may be wanted (`--max-future 10000000h`).
+    maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h", {
+      max: { ms: 100_000 * 365 * 24 * 3_600_000, words: "100,000 years" }
+    }),
     groupId: Flags.text("group-id", "Production mode: Kafka consumer group.", "loglens-analyzer"),
     startingOffsets: Flags.choice(
       "starting-offsets",
@@ -202,7 +205,7 @@ const analyze = Command.make(
       "alert-resend",
       "How often Alertmanager is told again about statuses still firing.",
       "1m",
-      1000
+      { minMs: 1000 }
     )
   },
   Effect.fn("analyze")(function*(flags) {

@@ -11,7 +11,13 @@
 import * as Config from "effect/Config"
 import * as Option from "effect/Option"
 import { Flag } from "effect/cli"
-import { parseDuration, parseWholeNumber, type Parsed, type WholeNumberBounds } from "../domain/Options.ts"
+import {
+  type DurationBounds,
+  parseDuration,
+  parseWholeNumber,
+  type Parsed,
+  type WholeNumberBounds
+} from "../domain/Options.ts"
 
 /** Refuses a value `parse` refuses, with its message. */
 const checkedBy = <A, B>(parse: (value: A) => Parsed<B>) =>
@@ -69,7 +75,7 @@ export const choice = <const Choices extends ReadonlyArray<string>>(
 
 /** `--name` present or not. */
 export const toggle = (name: string, description: string): Flag.Flag<boolean> =>
-  Flag.Boolean(name).pipe(Flag.withDescription(description), Flag.withDefault(false))
+  Flag.Boolean(name).pipe(withDefaultText(description, "off"), Flag.withDefault(false))
 
 /** A whole number within `bounds`. */
 export const wholeNumber = (
@@ -92,13 +98,21 @@ export const optionalWholeNumber = (
     Flag.withMetavar("integer")
   )
 
-/** A duration such as `30s` or `10 seconds`, in milliseconds, at least `minMs`. */
-export const duration = (name: string, description: string, defaultText: string, minMs = 0): Flag.Flag<number> =>
-  parsed(name, description, defaultText, (text) => parseDuration(`--${name}`, text, { minMs }))
+/** A duration such as `30s` or `10 seconds`, in milliseconds, within `bounds`. */
+export const duration = (
+  name: string,
+  description: string,
+  defaultText: string,
+  bounds: DurationBounds = {}
+): Flag.Flag<number> => parsed(name, description, defaultText, (text) => parseDuration(`--${name}`, text, bounds))
 
 /** A duration that may be left out. */
-export const optionalDuration = (name: string, description: string, minMs = 0): Flag.Flag<Option.Option<number>> =>
-  optionalParsed(name, description, (text) => parseDuration(`--${name}`, text, { minMs }))
+export const optionalDuration = (
+  name: string,
+  description: string,
+  bounds: DurationBounds = {}
+): Flag.Flag<Option.Option<number>> =>
+  optionalParsed(name, description, (text) => parseDuration(`--${name}`, text, bounds))
 
 /**
  * Text read by `parse` that falls back to the environment variable `variable`, then to

@@ -14,22 +14,29 @@ const UNIT_MS: Record<string, number> = {
 
 export type Parsed<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly message: string }
 
-/** The longest duration any flag takes: far beyond any sensible window, and well inside a date's range. */
-export const MAX_DURATION_MS = 365 * 24 * 3_600_000
+/** Unless a flag says otherwise, the longest duration it takes: far beyond any sensible window or timer. */
+export const MAX_DURATION = { ms: 365 * 24 * 3_600_000, words: "365 days" } as const
+
+export interface DurationBounds {
+  readonly minMs?: number
+  /** Kept well inside a date's range, so that no instant computed from a duration is out of it. */
+  readonly max?: { readonly ms: number; readonly words: string }
+}
 
 /**
- * `10s`, `1m`, `10 seconds`, `1.5h`, `250ms`, from `minMs` to 365 days. A bare number is not
- * accepted: the unit is never guessed.
+ * `10s`, `1m`, `10 seconds`, `1.5h`, `250ms`, from `minMs` (default 0) to `max` (default 365
+ * days). A bare number is not accepted: the unit is never guessed.
  */
-export const parseDuration = (flag: string, text: string, bounds: { readonly minMs?: number } = {}): Parsed<number> => {
+export const parseDuration = (flag: string, text: string, bounds: DurationBounds = {}): Parsed<number> => {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$/.exec(text)
   const unit = match === null ? undefined : UNIT_MS[match[2]!.toLowerCase()]
   if (match === null || unit === undefined) {
     return { ok: false, message: `${flag} expects a duration such as 10s, 30s, 1m or "10 seconds", got "${text}"` }
   }
   const ms = Math.round(Number(match[1]) * unit)
+  const max = bounds.max ?? MAX_DURATION
   // `!(ms <= max)` also refuses a number too long to be finite.
-  if (!(ms <= MAX_DURATION_MS)) return { ok: false, message: `${flag} must be at most 365 days, got "${text}"` }
+  if (!(ms <= max.ms)) return { ok: false, message: `${flag} must be at most ${max.words}, got "${text}"` }
   const minMs = bounds.minMs ?? 0
   if (ms < minMs) return { ok: false, message: `${flag} must be at least ${minMs}ms, got "${text}"` }
   return { ok: true, value: ms }

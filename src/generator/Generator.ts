@@ -3,10 +3,13 @@
  *
  * At `--rate R` line i is due at `start + i/R` seconds, and each step emits
  * exactly the lines that are due, so output is even from the first line
- * (no start-up burst) and a slow sink makes it catch up rather than drift.
- * At `--rate 0` it emits batches as fast as the sink takes them.
+ * and a slow sink makes it catch up rather than drift. At `--rate 0` it emits
+ * batches as fast as the sink takes them. `start` is when the sink is ready
+ * (the TCP server's first client), so waiting for it makes no start-up burst.
+ * On stderr the generator says when it starts and, at the end, what it sent.
  */
 import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -55,9 +58,28 @@ export const generatedLines = (config: GeneratorConfig): Stream.Stream<string> =
 
 export const runGenerator = Effect.fn("runGenerator")(function*(config: GeneratorConfig) {
   const sink = yield* LineSink
+  if (sink.ready !== undefined) yield* sink.ready
+  const startMs = yield* Clock.currentTimeMillis
+  let sent = 0
+  yield* Console.error(
+    `loglens: sending ${config.rate > 0 ? `${formatCount(config.rate)} lines/s` : "lines as fast as possible"} to ${sink.description}` +
+      (config.count === undefined ? " until stopped" : `, ${formatCount(config.count)} in all`)
+  )
   yield* generatedLines(config).pipe(
-    Stream.runForEachArray(sink.write),
+    Stream.runForEachArray((lines) => Effect.map(sink.write(lines), () => void (sent += lines.length))),
     // `generate | head -5`: the reader has what it wanted, which ends the run like the end of --count.
-    Effect.catchIf((error) => error.readerGone === true, () => Effect.void)
+    Effect.catchIf((error) => error.readerGone === true, () => Effect.void),
+    // Also when stopped by a signal or a failure: what went out is worth knowing.
+    Effect.onExit(() =>
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => {
+        const seconds = Math.max(nowMs - startMs, 1) / 1000
+        return Console.error(
+          `loglens: sent ${formatCount(sent)} lines to ${sink.description} in ${seconds.toFixed(1)} s ` +
+            `(${formatCount(Math.round(sent / seconds))} lines/s)`
+        )
+      })
+    )
   )
 })
+
+const formatCount = (n: number) => n.toLocaleString("en-US")

@@ -98,6 +98,22 @@ export class LineSplitter {
     }
   }
 
+  /**
+   * The input was cut off, as a connection's end is: a line still waiting for its newline is
+   * rejected (an over-long one as over-long), never taken as whole.
+   */
+  cutOff(rejected: Array<RejectedLine>): void {
+    if (this.overflowPreview !== undefined) {
+      this.finishOverflow(0, 0, rejected)
+    } else if (this.pendingBytes > 0) {
+      const head = concat(this.pending, Math.min(this.pendingBytes, REJECTED_LINE_PREVIEW * 4))
+      rejected.push({ line: lenientUtf8.decode(head).slice(0, REJECTED_LINE_PREVIEW), reason: CUT_OFF_REASON })
+      this.consumedBytes += this.pendingBytes
+      this.pending = []
+      this.pendingBytes = 0
+    }
+  }
+
   private holdPartial(bytes: Uint8Array): void {
     if (this.overflowPreview !== undefined) {
       this.overflowBytes += bytes.length
@@ -196,6 +212,8 @@ const decodeLine = (
 export const startsWithBom = (chunk: Uint8Array): boolean =>
   chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf
 
+const CUT_OFF_REASON = "connection closed in the middle of a line"
+
 const tooLong = (preview: string, bytes: number, max: number): RejectedLine => ({
   line: preview.slice(0, REJECTED_LINE_PREVIEW),
   reason: `line is longer than --max-line-bytes (${max} bytes); it was ${bytes} bytes`
@@ -215,31 +233,45 @@ const concat = (parts: ReadonlyArray<Uint8Array>, length: number): Uint8Array =>
 }
 
 /**
- * Frames a byte stream into `LineBatch`es, one per array of chunks, and
- * flushes a last unterminated line when the byte stream ends cleanly.
+ * Frames a byte stream into `LineBatch`es, one per array of chunks.
  * `positionOf(consumedBytes, splitter)` gives each batch's resume position;
  * `fingerprint` makes a fresh one for each run of the stream, to be read there.
+ * At the end, `lastLine` says what becomes of a last line without its newline:
+ * - `"keep"` (a file): it counts when the byte stream ends cleanly; when it fails the line
+ *   is not emitted, nor counted in the position a resume would start from.
+ * - `"reject"` (a connection): the line was cut off, by a clean close (FIN) or a reset (RST)
+ *   alike, so it is rejected with the reason "connection closed in the middle of a line".
  */
 export const framedLines = <E, R>(
   bytes: Stream.Stream<Uint8Array, E, R>,
   maxLineBytes: number,
   positionOf: (consumedBytes: number, splitter: LineSplitter) => SourcePosition,
-  options: { readonly skipLeadingBom?: boolean; readonly fingerprint?: () => PrefixFingerprint } = {}
+  options: {
+    readonly skipLeadingBom?: boolean
+    readonly fingerprint?: () => PrefixFingerprint
+    readonly lastLine?: "keep" | "reject"
+  } = {}
 ): Stream.Stream<LineBatch, E, R> => {
   const cut = (splitter: LineSplitter, chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<LineBatch> => {
     const lines: Array<string | Uint8Array> = []
     const rejected: Array<RejectedLine> = []
     for (const chunk of chunks) {
       if (chunk === END_OF_INPUT) splitter.end(lines, rejected)
+      else if (chunk === CUT_OFF) splitter.cutOff(rejected)
       else splitter.push(chunk, lines, rejected)
     }
     if (lines.length === 0 && rejected.length === 0) return []
     return [{ lines, rejected, position: positionOf(splitter.consumedBytes, splitter) }]
   }
-  // Not `onHalt`: it also runs when the byte stream fails, and a line cut short by a failure
-  // must not be emitted (nor counted in the position a resume would start from).
+  // Not `onHalt`: it also runs when the byte stream fails, and a file's line cut short by a
+  // failure must not be emitted.
+  const marked = options.lastLine === "reject"
+    ? Stream.concat(bytes, Stream.succeed(CUT_OFF)).pipe(
+      Stream.catchCause((cause) => Stream.concat(Stream.succeed(CUT_OFF), Stream.failCause(cause)))
+    )
+    : Stream.concat(bytes, Stream.succeed(END_OF_INPUT))
   return Stream.mapAccumArray(
-    Stream.concat(bytes, Stream.succeed(END_OF_INPUT)),
+    marked,
     () => new LineSplitter(maxLineBytes, options.skipLeadingBom, options.fingerprint?.()),
     (splitter, chunks) => [splitter, cut(splitter, chunks)] as const
   )
@@ -247,3 +279,5 @@ export const framedLines = <E, R>(
 
 /** Appended after the last chunk of a byte stream that ended cleanly. */
 const END_OF_INPUT = new Uint8Array(0)
+/** Appended after the last chunk of a connection, however it ended. */
+const CUT_OFF = new Uint8Array(0)

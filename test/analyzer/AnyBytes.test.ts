@@ -5,10 +5,10 @@
  * bytes ─► `framedLines` (the real splitter) ─► `runAnalyzer` with in-memory
  * stores, under a TestClock set to a fixed instant.
  *
- * The expectations come from an oracle written here from ARCHITECTURE.md
- * alone: it splits the bytes on 0x0A itself, decides each line on its own
- * (JSON.parse or an RFC 4180 reading, plus field checks and its own
- * timestamp parser), and replays the window / watermark / late rules. It
+ * The expectations come from an oracle written here from the README's rules
+ * ("What the analyzer computes") alone: it splits the bytes on 0x0A itself,
+ * decides each line on its own (JSON.parse or an RFC 4180 reading, plus field
+ * checks and its own timestamp parser), and replays the window / watermark / late rules. It
  * shares no code with src/ (nor with test/analyzer/reference.ts, whose
  * timestamp parser maps years 0000-0099 to 1900-1999 through `Date.UTC`).
  */

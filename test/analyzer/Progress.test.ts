@@ -3,21 +3,15 @@
  * drawn on a terminal (a pseudo-terminal from `script`) and never when
  * stderr is a pipe.
  */
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { formatProgress } from "../../src/analyzer/Progress.ts"
 import { MAIN, run, tempDir } from "../e2e/cli.ts"
 
-const dirs: Array<string> = []
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
-})
-
 const replayInput = () => {
   const dir = tempDir("progress")
-  dirs.push(dir)
   const input = path.join(dir, "in.jsonl")
   const line = (i: number) => JSON.stringify({ timestamp: "2025-05-30T18:52:40Z", ip: `10.0.0.${i % 200}`, method: "GET", url: "/r", status: 200 })
   fs.writeFileSync(input, Array.from({ length: 300_000 }, (_, i) => line(i)).join("\n") + "\n")

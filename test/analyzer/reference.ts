@@ -1,6 +1,6 @@
 /**
  * An independent, deliberately naive model of the analyzer's rules
- * (ARCHITECTURE.md), used to compute what the sinks must receive. It shares
+ * (README, "What the analyzer computes"), used to compute what the sinks must receive. It shares
  * no code with src/ (only the output row's type): its own line splitting,
  * timestamp parsing, validation, watermark and window bookkeeping, written for
  * clarity, not speed.

@@ -32,7 +32,7 @@ const refusal = <A>(flag: Flag.Flag<A>, name: string, value?: string) =>
   )
 
 describe("duration flags", () => {
-  const window = Flags.duration("window", "Window size.", "30s", 1)
+  const window = Flags.duration("window", "Window size.", "30s", { minMs: 1 })
 
   it.effect("take the documented forms in milliseconds, and the default through the same parser", () =>
     Effect.gen(function*() {
@@ -51,6 +51,13 @@ describe("duration flags", () => {
       assert.strictEqual(yield* refusal(window, "window", "0s"), `--window must be at least 1ms, got "0s"`)
       assert.strictEqual(yield* refusal(window, "window", "0.4ms"), `--window must be at least 1ms, got "0.4ms"`)
       assert.match(yield* refusal(window, "window", "10"), /^--window expects a duration such as 10s/)
+    }))
+
+  it.effect("a flag may take longer durations, up to its own bound", () =>
+    Effect.gen(function*() {
+      const maxFuture = Flags.duration("max-future", "Ahead.", "1h", { max: { ms: 1000 * 3_600_000, words: "1000 hours" } })
+      assert.strictEqual(yield* parse(maxFuture, "max-future", "1000h"), 1000 * 3_600_000)
+      assert.strictEqual(yield* refusal(maxFuture, "max-future", "1001h"), `--max-future must be at most 1000 hours, got "1001h"`)
     }))
 
   it.effect("a duration that may be 0 takes 0, and an optional one is none when left out", () =>

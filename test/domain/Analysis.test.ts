@@ -531,7 +531,7 @@ describe("Analysis", () => {
 
 // -- properties against an independent model -----------------------------------
 
-/** The ARCHITECTURE.md rules, written out plainly, record by record. */
+/** The README's rules ("What the analyzer computes"), written out plainly, record by record. */
 class Model {
   readonly counters = { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0 }
   private maxEventMs = -Infinity

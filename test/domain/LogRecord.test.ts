@@ -456,7 +456,7 @@ const decodeCsv = (line: string) => {
 const EXAMPLE = `{"timestamp": "2025-05-30T18:52:47.123456Z", "ip": "192.168.1.100", "method": "GET", "url": "/resource/42", "status": 404}`
 
 describe("RecordDecoder, JSON examples", () => {
-  it("decodes the ARCHITECTURE example line", () => {
+  it("decodes the seed's example line (the README's record example, with microseconds)", () => {
     const { verdict, decoder } = decodeJson(EXAMPLE)
     assert.strictEqual(verdict, "valid")
     assert.strictEqual(decoder.status, 404)

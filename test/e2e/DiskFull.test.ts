@@ -16,7 +16,7 @@ import { randomSuffix, testBrokers } from "../kafka/broker.ts"
 import { cli, hasStackTrace, interrupt, killAll } from "../kafka/support/processes.ts"
 import { committedOffsets, readCommitted, readWholeTopic } from "../kafka/support/topics.ts"
 import { errorKey, expectAlerts, expectWindowRows, linesReadPattern, truthOf } from "../kafka/support/truth.ts"
-import { readParts, tempDir } from "./cli.ts"
+import { readParts, tempDir, whenTestEnds } from "./cli.ts"
 
 let brokers: Array<string> = []
 const mounts: Array<string> = []
@@ -25,15 +25,17 @@ beforeAll(async () => {
   brokers = await testBrokers()
 }, 600_000)
 
+const unmount = (dir: string) => {
+  try {
+    execFileSync("umount", ["-l", dir], { stdio: "pipe" })
+  } catch {
+    // already unmounted
+  }
+}
+
 afterAll(async () => {
   await killAll()
-  for (const dir of mounts) {
-    try {
-      execFileSync("umount", ["-l", dir], { stdio: "pipe" })
-    } catch {
-      // already unmounted
-    }
-  }
+  for (const dir of mounts) unmount(dir)
 }, 60_000)
 
 const sh = (cmd: string, args: Array<string>) => {
@@ -60,6 +62,8 @@ describe("a full disk on the output folder (production mode)", () => {
     fs.mkdirSync(output)
     sh("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", output])
     mounts.push(output)
+    // Before the temp folder is removed at the end of the test (cleanups run newest first).
+    whenTestEnds(() => unmount(output))
 
     // 40 000 lines, all errors: about 4.5 MB of errors/, four times what fits.
     const N = 40_000

@@ -1,12 +1,15 @@
 /**
  * Helpers for end-to-end tests: run the built CLI (`dist/main.js`, built by
  * `npm test` before vitest starts) as a real child process, and read the
- * output folders it writes.
+ * output folders it writes. Nothing is left behind: a child still running
+ * when its test ends is killed, and a temp folder is removed when its test
+ * ends, whether the test passed or failed (concurrent tests: when their file ends).
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { afterAll, onTestFinished, TestRunner } from "vitest"
 
 export const MAIN = path.resolve("dist/main.js")
 
@@ -75,13 +78,42 @@ export const start = (args: ReadonlyArray<string>, options: StartOptions = {}): 
       check()
       void done.then(() => check())
     })
+  whenTestEnds(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL")
+      await done
+    }
+  })
   return { child, stdout: () => stdout, stderr: () => stderr, done, waitFor }
 }
 
 export const run = (args: ReadonlyArray<string>, options: StartOptions = {}) =>
   start(args, options).done
 
-export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `loglens-${prefix}-`))
+/** A new folder in the system's temp folder, removed with everything in it when the test ends. */
+export const tempDir = (prefix: string): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `loglens-${prefix}-`))
+  whenTestEnds(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 }))
+  return dir
+}
+
+// Cleanups of concurrent tests, and of code outside any test (a `beforeAll`): run at the end of the file.
+const atFileEnd: Array<() => void | Promise<void>> = []
+afterAll(async () => {
+  for (const cleanup of atFileEnd.splice(0).reverse()) await cleanup()
+})
+
+/**
+ * Runs `cleanup` when the current test ends, passed or failed. In a concurrent suite the
+ * current test cannot be told apart from its siblings, so there (and outside any test) it runs
+ * at the end of the file instead. Cleanups run newest first, so a child started in a temp folder
+ * is stopped before its folder is removed.
+ */
+export const whenTestEnds = (cleanup: () => void | Promise<void>): void => {
+  const test = TestRunner.getCurrentTest()
+  if (test !== undefined && test.concurrent !== true) onTestFinished(cleanup)
+  else atFileEnd.push(cleanup)
+}
 
 /** Every JSON line of every part file in `folder`, in file order. */
 export const readParts = (folder: string): Array<any> => {

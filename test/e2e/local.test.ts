@@ -299,3 +299,33 @@ describe("generator --listen → analyzer over loopback TCP", () => {
     expect(result.stdout).toMatch(/lines read 100,/)
   })
 })
+
+describe("analyzer over TCP", () => {
+  for (const close of ["FIN", "RST"] as const) {
+    it(`rejects and counts a line cut off by a ${close}, with its reason`, async () => {
+      const dir = tempDir(`cut-${close}`)
+      let served = 0
+      const server = net.createServer((socket) => {
+        if (served++ > 0) return void socket.end()
+        socket.write('{"timestamp":"2025-05-30T18:52:01Z","ip":"10.0.0.1","method":"GET","url":"/a","status":500}\n{"timest', () =>
+          setTimeout(() => (close === "FIN" ? socket.end() : socket.resetAndDestroy()), 100))
+      })
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+      const port = (server.address() as net.AddressInfo).port
+      const analyzer = start([
+        "analyze", "--host", "127.0.0.1", "--port", String(port), "--output", path.join(dir, "out"), "--checkpoint", path.join(dir, "cp")
+      ])
+      await analyzer.waitFor(/closed the connection|reset by the other side/)
+      await new Promise((r) => setTimeout(r, 1500))
+      analyzer.child.kill("SIGINT")
+      const result = await analyzer.done
+      server.close()
+      expect(result.code, result.stderr).toBe(0)
+      // Lines read counts the rejected one too.
+      expect(result.stdout).toMatch(/Final report [^\n]* lines read 2, rejected 1, errors 1,/)
+      expect(readParts(path.join(dir, "out/rejected"))).toEqual([
+        { line: '{"timest', reason: "connection closed in the middle of a line" }
+      ])
+    })
+  }
+})

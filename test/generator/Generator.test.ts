@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -189,6 +190,32 @@ describe("runGenerator: rate", () => {
       })
       assert.isAtLeast(written[999]!.at - T, 1990)
       assert.isAtMost(written[999]!.at - T, 2000)
+    }))
+
+  it.effect("the rate clock starts when the sink is ready: a first client after 5 s gets no burst", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T)
+      const written: Array<number> = []
+      const ready = yield* Deferred.make<void>()
+      const sink = Layer.succeed(LineSink, {
+        description: "test",
+        ready: Deferred.await(ready),
+        write: (lines) =>
+          Effect.clockWith((clock) => Effect.sync(() => lines.forEach(() => written.push(clock.currentTimeMillisUnsafe()))))
+      })
+      const fiber = yield* runGenerator(config({ rate: 100, count: 300 })).pipe(Effect.provide(sink), Effect.forkChild)
+      yield* TestClock.adjust(5000)
+      assert.strictEqual(written.length, 0, "nothing before the sink is ready")
+      yield* Deferred.succeed(ready, undefined)
+      yield* TestClock.adjust(0)
+      assert.isAtMost(written.length, 1, "the first line only, not the 500 due since the start")
+      yield* TestClock.adjust(1000)
+      assert.isAtLeast(written.length, 99)
+      assert.isAtMost(written.length, 101)
+      yield* TestClock.adjust(2000)
+      yield* Fiber.join(fiber)
+      // Line i is due 10 ms × i after the sink became ready.
+      written.forEach((at, i) => assert.isAtMost(Math.abs(at - (T + 5000 + 10 * i)), 10, `line ${i} at ${at - T} ms`))
     }))
 
   it.effect("--rate 0 writes everything without the clock moving", () =>

@@ -5,7 +5,6 @@
  * and a port already taken.
  */
 import { afterAll, describe, expect, it } from "vitest"
-import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { parseHttpAddress, parseHttpUrl } from "../../src/domain/Options.ts"
@@ -13,17 +12,14 @@ import { start, tempDir } from "../e2e/cli.ts"
 import { BASE, eventually, line, startAnalyzer, type Analyzer } from "./support.ts"
 
 const running: Array<Analyzer> = []
-const dirs: Array<string> = []
 afterAll(async () => {
   for (const analyzer of running) await analyzer.stop()
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
 })
 
 describe("--http endpoints", () => {
   it("answers /livez at once, /readyz 503 with a reason until the source reads, then 200", async () => {
     // A TCP source with nothing listening: the analyzer runs, but is not ready.
     const dir = tempDir("readyz")
-    dirs.push(dir)
     const closed = await new Promise<number>((resolve) => {
       const server = net.createServer().listen(0, "127.0.0.1", () => {
         const { port } = server.address() as net.AddressInfo
@@ -84,7 +80,6 @@ describe("--http endpoints", () => {
 
     const port = new URL(analyzer.url).port
     const dir = tempDir("taken")
-    dirs.push(dir)
     const taken = await start(["analyze", "--input", "-", "--http", `0.0.0.0:${port}`, "--output", path.join(dir, "out")]).done
     expect(taken.code).toBe(1)
     expect(taken.stderr).toContain(`--http 0.0.0.0:${port}: the port is already in use; choose another port (or 0 for any free one)`)

@@ -1,9 +1,9 @@
 /**
  * Helpers for the HTTP port's tests: an analyzer reading stdin with `--http`
- * on a free loopback port, lines to feed it, and a `/metrics` parser written
- * here (not prom-client's) so the test reads the text as Prometheus would.
+ * on a free loopback port (stopped, and its folder removed, when the test
+ * ends), lines to feed it, and a `/metrics` parser written here (not
+ * prom-client's) so the test reads the text as Prometheus would.
  */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { start, tempDir, type Running } from "../e2e/cli.ts"
 
@@ -12,7 +12,7 @@ export interface Analyzer {
   readonly url: string
   readonly dir: string
   readonly write: (lines: ReadonlyArray<string>) => Promise<void>
-  /** Ends stdin (the replay ends, windows close) and waits for the exit. */
+  /** Ends stdin (the replay ends, windows close) and waits for the exit; the folder goes when the test ends. */
   readonly stop: () => Promise<void>
 }
 
@@ -24,6 +24,8 @@ export const startAnalyzer = async (extra: ReadonlyArray<string> = [], http = "1
   ], { stdin: true })
   const [, url] = await running.waitFor(/dashboard at (http:\/\/\S+\/) /)
   const stdin = running.child.stdin!
+  // A child killed at the end of its test closes the pipe; writing to it then is no failure of the test.
+  stdin.on("error", () => {})
   return {
     running,
     url: url!,
@@ -31,9 +33,8 @@ export const startAnalyzer = async (extra: ReadonlyArray<string> = [], http = "1
     write: (lines) =>
       new Promise<void>((resolve, reject) => stdin.write(lines.map((l) => `${l}\n`).join(""), (e) => (e ? reject(e) : resolve()))),
     stop: async () => {
-      stdin.end()
+      if (running.child.exitCode === null && running.child.signalCode === null) stdin.end()
       await running.done
-      fs.rmSync(dir, { recursive: true, force: true })
     }
   }
 }

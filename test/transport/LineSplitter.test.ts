@@ -195,6 +195,49 @@ describe("framedLines", () => {
       assert.deepStrictEqual(batches.map((b) => b.position["bytes"]), [102, 105, 108])
     }))
 
+  const cutOffReason = "connection closed in the middle of a line"
+  const framedConnection = (text: string, ending: "clean" | "failure", maxLineBytes = 1024) =>
+    framedLines(
+      Stream.concat(
+        Stream.fromIterable(chunksOf(text, 4), { chunkSize: 1 }),
+        ending === "clean" ? Stream.empty : Stream.fail(new SourceError({ message: "reset" }))
+      ),
+      maxLineBytes,
+      () => ({}),
+      { lastLine: "reject" }
+    ).pipe(
+      Stream.runFold(() => ({ lines: [] as Array<string>, rejected: [] as Array<RejectedLine> }), (acc, b) => {
+        acc.lines.push(...textLines(b.lines))
+        acc.rejected.push(...b.rejected)
+        return acc
+      })
+    )
+
+  it.effect("lastLine reject: a connection's cut-off line is rejected after a clean end and after a failure alike", () =>
+    Effect.gen(function*() {
+      const clean = yield* framedConnection("a\nbb\ncc", "clean")
+      assert.deepStrictEqual(clean, { lines: ["a", "bb"], rejected: [{ line: "cc", reason: cutOffReason }] })
+      const failed = yield* framedConnection("a\nbb\ncc", "failure").pipe(Effect.flip)
+      assert.strictEqual(failed.message, "reset")
+      const seen: Array<RejectedLine> = []
+      yield* framedLines(
+        Stream.concat(Stream.fromIterable(chunksOf("a\nbb\ncc", 4)), Stream.fail(new SourceError({ message: "reset" }))),
+        1024,
+        () => ({}),
+        { lastLine: "reject" }
+      ).pipe(Stream.runForEach((b) => Effect.sync(() => void seen.push(...b.rejected))), Effect.ignore)
+      assert.deepStrictEqual(seen, [{ line: "cc", reason: cutOffReason }])
+    }))
+
+  it.effect("lastLine reject: nothing is rejected when the connection ends after a newline; an over-long cut-off line is over-long", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* framedConnection("a\nbb\n", "clean"), { lines: ["a", "bb"], rejected: [] })
+      const long = yield* framedConnection(`a\n${"x".repeat(100)}`, "clean", 64)
+      assert.deepStrictEqual(long.lines, ["a"])
+      assert.strictEqual(long.rejected.length, 1)
+      assert.match(long.rejected[0]!.reason, /longer than --max-line-bytes \(64 bytes\); it was 100 bytes/)
+    }))
+
   it.effect("does not emit a line cut short by a failure, nor count it in the position", () =>
     Effect.gen(function*() {
       const seen: Array<{ lines: ReadonlyArray<string | Uint8Array>; bytes: number | undefined }> = []

@@ -79,7 +79,7 @@ const drawChart = (view) => {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
       axes: [
-        { values: (_u, splits) => splits.map((s) => new Date(s * 1000).toISOString().slice(11, 19)) },
+        { space: 90, values: (_u, splits) => splits.map((s) => new Date(s * 1000).toISOString().slice(11, 19)) },
         { label: "errors", size: 60 }
       ],
       series: [

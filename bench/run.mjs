@@ -6,6 +6,7 @@
 //      BENCH_LATENCY_SAMPLES (50), BENCH_FOLLOW_RATE (200000), BENCH_FOLLOW_SECONDS (20).
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -149,7 +150,7 @@ const rows = []
 const notes = []
 const row = (r) => {
   rows.push(r)
-  log(`${r.figure}: loglens ${r.value}, reference ${r.reference}, ratio ${r.ratio}, ${r.pass}`)
+  log(`${r.figure}: loglens ${r.value}, reference ${r.reference}, ratio ${r.ratio}, ${r.pass}${r.runs ? ` (runs: ${r.runs})` : ""}`)
 }
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "—")
 const verdict = (ok) => (ok ? "PASS" : "FAIL")
@@ -447,7 +448,61 @@ const figures = {
       pass: verdict(loglens.mean >= 0.98 * loglens.writtenRate && !loglens.growing && loglens.behindAtEndMs <= 1000),
       runs: `1 run each (${loglens.samples} / ${reference.samples} samples); the writer held ${fmt(loglens.writtenRate)} / ${fmt(reference.writtenRate)} lines/s`
     })
+  },
+
+  async 10() {
+    const file = await generatedFile("json")
+    const frames = [], cpu = [], cpuWithout = []
+    const m = await alternate(
+      async (i) => {
+        const r = await replayRun(file, path.join(WORK, `replay-http-${i}`), true)
+        frames.push(r.frames)
+        cpu.push(r.cpu)
+        return r.rate
+      },
+      async (i) => {
+        const r = await replayRun(file, path.join(WORK, `replay-nohttp-${i}`), false)
+        cpuWithout.push(r.cpu)
+        return r.rate
+      }
+    )
+    row({
+      figure: "10. analyzer --input replay, JSON, with --http and a dashboard's event stream open",
+      value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (the same replay without --http)`,
+      ratio: ratio(m.p, m.r), target: "≥ 0.95× the replay without --http", pass: verdict(m.p >= 0.95 * m.r),
+      runs: `${samples(m.ps)} | without ${samples(m.rs)} | process CPU s ${cpu.join(" / ")} | without ${cpuWithout.join(" / ")} | ` +
+        `SSE frames received ${frames.join(" / ")}`
+    })
   }
+}
+
+/** Replays `file` (JSON); `withHttp`: serves --http on a free port and keeps an SSE client (a dashboard's stream) reading. */
+const replayRun = async (file, out, withHttp) => {
+  const an = run([MAIN, "analyze", "--input", file, "--trigger", "1h", "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean", ...(withHttp ? ["--http", "127.0.0.1:0"] : [])])
+  an.stdout.resume()
+  let frames = 0
+  if (withHttp) {
+    const [, url] = await waitFor(an, /dashboard at (http:\/\/\S+\/) /)
+    await new Promise((resolve, reject) => {
+      const request = http.get(`${url}events`, (res) => {
+        res.setEncoding("utf8")
+        let text = ""
+        res.on("data", (d) => {
+          text += d
+          const parts = text.split("\n\n")
+          text = parts.pop()
+          frames += parts.filter((p) => p.startsWith("data: ")).length
+        })
+        res.on("error", () => {})
+        resolve()
+      })
+      request.on("error", reject)
+    })
+  }
+  if ((await an.exited) !== 0) throw new Error(`analyzer failed: ${an.stderrText()}`)
+  const summary = analyzerSummary(an.stderrText())
+  if (summary.lines !== LINES) throw new Error(`analyzer read ${summary.lines} lines`)
+  return { rate: summary.lines / summary.seconds, cpu: summary.cpuSeconds, frames }
 }
 
 /** The generator's file of `LINES` lines in `format` (made once per bench run). */

@@ -25,12 +25,16 @@ import {
   DEFAULT_BROKERS,
   joinStatusDistributionWords,
   parseBrokers,
+  parseHttpAddress,
+  parseHttpUrl,
   parseRate,
   parseStatusDistribution
 } from "./domain/Options.ts"
 import { describeFieldMapping, isMapped, parseFieldMapping } from "./domain/formats/FieldMapping.ts"
 import { describeFormats, ENCODABLE_FORMAT_NAMES, FORMAT_NAMES, formatNamed } from "./domain/formats/Formats.ts"
+import { AlertDestinations } from "./destinations/AlertDestinations.ts"
 import { runGenerator } from "./generator/Generator.ts"
+import { HttpPort } from "./http/HttpPort.ts"
 import { AlertPublisher } from "./sinks/AlertPublisher.ts"
 import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
@@ -41,6 +45,7 @@ import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
 import { kafkaSettingsFromEnv, parseTopicName } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
 import { KafkaLineSource } from "./transport/kafka/Source.ts"
+import { Telemetry } from "./telemetry/Telemetry.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
 // Every flag is checked by the CLI module as it is parsed (see cli/Flags.ts): a handler only
@@ -199,6 +204,29 @@ const analyze = Command.make(
       "Production mode: topic that receives alerts.",
       "alerts",
       parseTopicName("alerts-topic")
+    ),
+    http: Flags.optionalParsed(
+      "http",
+      "Serve the live dashboard, /metrics, /livez, /readyz and /api/snapshot on HOST:PORT (a bare PORT means " +
+        "127.0.0.1; 0 picks a free port). No authentication: keep it on loopback unless the network is trusted. " +
+        "(default: off)",
+      parseHttpAddress
+    ),
+    alertmanager: Flags.repeatedParsed(
+      "alertmanager",
+      "Send alert states (firing, resolved) to this Prometheus Alertmanager, e.g. http://127.0.0.1:9093.",
+      (text) => parseHttpUrl("--alertmanager", text)
+    ),
+    webhook: Flags.repeatedParsed(
+      "webhook",
+      "POST alert state changes to this URL as Alertmanager's webhook JSON (version 4).",
+      (text) => parseHttpUrl("--webhook", text)
+    ),
+    alertResend: Flags.duration(
+      "alert-resend",
+      "How often Alertmanager is told again about statuses still firing.",
+      "1m",
+      { minMs: 1000 }
     )
   },
   Effect.fn("analyze")(function*(flags) {
@@ -274,7 +302,26 @@ const analyze = Command.make(
       )
     }
 
+    const http = Option.getOrUndefined(flags.http)
+    const telemetry = http !== undefined ? Telemetry.layer : Telemetry.layerOff
+    const destinations = [
+      ...flags.alertmanager.map((url) => ({ kind: "alertmanager" as const, url })),
+      ...flags.webhook.map((url) => ({ kind: "webhook" as const, url }))
+    ]
+    const observers = Layer.mergeAll(
+      http !== undefined ? HttpPort.layer(http) : Layer.empty,
+      destinations.length > 0
+        ? AlertDestinations.layer({ destinations, resendMs: flags.alertResend })
+        : Layer.empty
+    ).pipe(Layer.provideMerge(telemetry))
+
+    // A replayed file on a terminal gets a progress bar; piped stderr (logs, CI) stays clean.
+    const progressTotalBytes = input !== undefined && input !== "-" && process.stderr.isTTY
+      ? yield* Effect.promise(() => fs.stat(input).then((s) => (s.isFile() ? s.size : undefined), () => undefined))
+      : undefined
     yield* runAnalyzer({
+      mode: flags.mode,
+      ...(progressTotalBytes !== undefined ? { progressTotalBytes } : {}),
       analysis: {
         format: flags.format,
         fields: flags.field,
@@ -293,7 +340,7 @@ const analyze = Command.make(
         watermark: `${watermarkMs}ms`,
         threshold: flags.threshold
       }
-    }).pipe(Effect.provide(Layer.mergeAll(sinks, transport)))
+    }).pipe(Effect.provide(Layer.mergeAll(sinks, transport, observers)))
   })
 ).pipe(Command.withDescription(
   "Read a live log stream (TCP or Kafka) or replay a file, keep the errors (status >= 400), " +
@@ -329,9 +376,10 @@ const printFailures = (cause: Cause.Cause<unknown>): void => {
     if (Cause.isInterruptReason(reason)) continue
     const error: unknown = Cause.isFailReason(reason) ? reason.error : reason.defect
     if (CliError.isCliError(error) || error instanceof OptionError) continue
-    const tagged = typeof error === "object" && error !== null && "_tag" in error && "message" in error
-    if (tagged) console.error(`loglens: ${String(error.message)}`)
-    else console.error(`loglens: unexpected failure (a bug in loglens; please report it): ${(error as Error)?.stack ?? String(error)}`)
+    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
+    const message = typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+    if (tag !== undefined) console.error(`loglens: ${message}`)
+    else console.error(`loglens: unexpected failure (a bug in loglens; please report it): ${(error as Error)?.stack ?? message}`)
   }
 }
 

@@ -22,11 +22,17 @@ import { formatInstant } from "../domain/Timestamp.ts"
 import type { CheckpointSettings } from "../sinks/CheckpointStore.ts"
 import { LineSource, type LineBatch } from "../transport/LineSource.ts"
 import { makeEpochs } from "./Epoch.ts"
+import { makeObservers } from "./Observers.ts"
+import { makeProgressBar } from "./Progress.ts"
 import { formatReport } from "./Report.ts"
 import { startRunSummary } from "./RunSummary.ts"
 
 export interface AnalyzerConfig {
   readonly analysis: AnalysisSettings
+  /** Shown on the dashboard. (default: local) */
+  readonly mode?: "local" | "production"
+  /** A replayed file of this size, on a terminal: a progress bar on stderr. */
+  readonly progressTotalBytes?: number
   /** Console report period (`--trigger`). */
   readonly triggerMs: number
   /** Longest time between two epochs while data flows. */
@@ -46,10 +52,18 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
 
   let lastCommitAt = yield* Clock.currentTimeMillis
   let lastReportAt = lastCommitAt
+  const observers = yield* makeObservers(analysis, { mode: config.mode ?? "local", source: source.description }, lastCommitAt)
+  if (recovery.from !== undefined) yield* observers.resume(lastCommitAt)
+  let bytesRead = recovery.from?.["bytes"] ?? 0
+  const progress = config.progressTotalBytes === undefined
+    ? undefined
+    : makeProgressBar(config.progressTotalBytes, { atMs: lastCommitAt, bytesBefore: bytesRead, linesBefore: analysis.counters.lines })
   const commit = (finished: boolean) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       lastCommitAt = now
-      return epochs.commit(finished)
+      // The epoch's alerts and closed rows, for the console and the alert states once they are published.
+      const epoch = { alerts: [...epochs.out.alerts], closed: [...epochs.out.closed] }
+      return Effect.andThen(epochs.commit(finished), observers.epochPublished(epoch, now))
     })
   const report = Effect.fnUntraced(function*(final: boolean) {
     const now = yield* Clock.currentTimeMillis
@@ -61,6 +75,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
       watermarkIso: Number.isFinite(watermark) ? formatInstant(watermark) : undefined,
       openWindows: analysis.openWindowCount,
       rows: analysis.takeUpdatedRows(),
+      firing: observers.firing(),
       final
     }))
   })
@@ -68,10 +83,12 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   let announcedFormat: string | undefined = undefined
   const onEvents = Effect.fnUntraced(function*(events: ReadonlyArray<LineBatch | typeof TICK>) {
     const now = yield* Clock.currentTimeMillis
+    const errorsBefore = epochs.out.errors.length
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
       if (event.partitions !== undefined) analysis.setPartitions(event.partitions)
+      observers.sourceReading()
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, epochs.out)
       analysis.ingest(event.lines, now, epochs.out, event.partition, event.caughtUp)
@@ -80,20 +97,29 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
         announcedFormat = analysis.detectedFormat
         yield* Console.error(`loglens: --format auto reads ${source.description} as ${announcedFormat}`)
       }
+      bytesRead = event.position["bytes"] ?? bytesRead
     }
     if (source.live) analysis.closeIfIdle(now, epochs.out)
+    observers.noteErrors(epochs.out.errors, errorsBefore)
+    const printing = epochs.out.alerts.length > 0 || now - lastReportAt >= config.triggerMs
+    if (printing && progress !== undefined) yield* progress.clear
     if (epochs.out.alerts.length > 0 || now - lastCommitAt >= config.commitIntervalMs) yield* commit(false)
     else yield* epochs.bufferIfFull
     if (now - lastReportAt >= config.triggerMs) yield* report(false)
+    yield* observers.publish(now)
+    if (progress !== undefined) yield* progress.update(bytesRead, analysis.counters.lines, now)
   })
 
   // Whole or not at all: a signal during it must not leave the windows closed in memory only.
   const endOfInput = Effect.uninterruptible(Effect.gen(function*() {
+    if (progress !== undefined) yield* progress.clear
     analysis.closeAll(epochs.out)
     yield* commit(true)
     yield* report(true)
+    yield* observers.finish(yield* Clock.currentTimeMillis)
   }))
   const stop = Effect.gen(function*() {
+    if (progress !== undefined) yield* progress.clear
     const keepWindows = (source.onStop ?? (source.live ? "close-windows" : "keep-windows")) === "keep-windows"
     if (!keepWindows) analysis.closeAll(epochs.out)
     yield* commit(!keepWindows)
@@ -104,6 +130,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
           `and the next run with the same options continues them`
       )
     }
+    yield* observers.finish(yield* Clock.currentTimeMillis)
   })
 
   yield* Console.error(`loglens: analysing ${source.description}`)

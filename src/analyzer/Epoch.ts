@@ -11,7 +11,7 @@
  *                         become durable and visible (`part-<N+1>.jsonl`)
  *   2. saveCheckpoint     the analysis state and the source position those
  *                         parts correspond to; this is the commit point
- *   3. publishAlerts      the epoch's alerts: part file and console, or one
+ *   3. publishAlerts      the epoch's alerts: part file (the analyzer prints them), or one
  *                         Kafka transaction that also carries the offsets
  *   4. acknowledgeSource  the source may forget what precedes the position
  *

@@ -3,7 +3,9 @@
  * Spark's update-mode console sink, under a line of running totals. Pure
  * formatting; the analyzer prints the result.
  */
+import type { StatusState } from "../domain/AlertLifecycle.ts"
 import type { Counters } from "../domain/Analysis.ts"
+import { formatInstant } from "../domain/Timestamp.ts"
 import type { WindowRow } from "../domain/Window.ts"
 
 export interface ReportInput {
@@ -12,6 +14,8 @@ export interface ReportInput {
   readonly watermarkIso: string | undefined
   readonly openWindows: number
   readonly rows: ReadonlyArray<WindowRow>
+  /** Statuses firing now (see the README's alert states). */
+  readonly firing?: ReadonlyArray<StatusState>
   readonly final?: boolean
 }
 
@@ -22,7 +26,8 @@ export const formatReport = (input: ReportInput): string => {
   const header = `${input.final === true ? "Final report" : "Report"} at ${input.nowIso} — ` +
     `lines read ${n(c.lines)}, rejected ${n(c.rejected)}, errors ${n(c.errors)}, late errors ${n(c.late)}, ` +
     `open windows ${input.openWindows}, watermark ${input.watermarkIso ?? "none yet"}` +
-    (c.late > 0 ? `; the late errors were ${describeLateness(c)}` : "")
+    (c.late > 0 ? `; the late errors were ${describeLateness(c)}` : "") +
+    firingLine(input.firing ?? [])
   if (input.rows.length === 0) return `${header}\n  (no window changed since the last report)`
   const table = [
     ["window", "status", "error_count", "unique_ips", "urls"],
@@ -75,5 +80,12 @@ export const summarizeUrls = (urls: ReadonlyArray<string>, width: number): strin
   }
   return text
 }
+
+const firingLine = (firing: ReadonlyArray<StatusState>): string =>
+  firing.length === 0 ? "" : `\n  firing: ${
+    firing.map((s) =>
+      `status ${s.status} since ${formatInstant(s.firingSinceMs)} (latest window over the threshold ${s.latest.window_start})`
+    ).join("; ")
+  }`
 
 const n = (value: number): string => value.toLocaleString("en-US")

@@ -140,3 +140,23 @@ export const parsedWithEnv = <A>(
     Flag.withDefault({ text: defaultText, source: `--${name}` }),
     checkedBy(({ source, text }: { readonly text: string; readonly source: string }) => parse(text, source))
   )
+
+/** A flag that may be given any number of times, each value read by `parse`. */
+export const repeatedParsed = <A>(
+  name: string,
+  description: string,
+  parse: (text: string) => Parsed<A>
+): Flag.Flag<ReadonlyArray<A>> =>
+  Flag.String(name).pipe(
+    Flag.withDescription(`${description} (repeatable; default: none)`),
+    Flag.atLeast(0),
+    checkedBy((texts: ReadonlyArray<string>) => {
+      const values: Array<A> = []
+      for (const text of texts) {
+        const one = parse(text)
+        if (!one.ok) return one
+        values.push(one.value)
+      }
+      return { ok: true, value: values }
+    })
+  )

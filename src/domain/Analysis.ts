@@ -90,7 +90,9 @@ export const AnalysisProgress = Schema.Struct({
     lateBehindMs: Count, lateWatermarkMs: Count, lateAfterClose: Count
   }),
   /** The format `--format auto` chose, once it has. */
-  detectedFormat: Schema.optional(Schema.String)
+  detectedFormat: Schema.optional(Schema.String),
+  /** Errors read per status, late ones included (`counters.errors` by status); absent before it was kept. */
+  errorsByStatus: Schema.optional(Schema.Record(Schema.String, Count))
 })
 export type AnalysisProgress = typeof AnalysisProgress.Type
 const progressFields = AnalysisProgress.fields
@@ -148,6 +150,8 @@ export class Analysis {
   }
   // By partition id; local mode has only partition 0.
   private readonly partitions = new Map<number, PartitionState>([[0, new PartitionState(0)]])
+  /** Errors read per status (index = status), late ones included: `counters.errors` by status. */
+  readonly errorsByStatus = new Float64Array(600)
   private closedThroughMs = -Infinity
   // The minimum watermark windows last closed through (for the report).
   private closingWatermarkMs = -Infinity
@@ -180,6 +184,16 @@ export class Analysis {
 
   get openWindowCount(): number {
     return this.open.size
+  }
+
+  /** Every window ending at or before this instant is closed (-Infinity before the first close). */
+  get windowsClosedThroughMs(): number {
+    return this.closedThroughMs
+  }
+
+  /** The open cells, for read-only views (dashboard, alert annotations); do not modify them. */
+  *openCells(): IterableIterator<WindowCell> {
+    for (const byStatus of this.open.values()) yield* byStatus.values()
   }
 
   /**
@@ -272,6 +286,7 @@ export class Analysis {
     const status = decoder.status
     if (!isErrorStatus(status)) return
     counters.errors++
+    this.errorsByStatus[status] = this.errorsByStatus[status]! + 1
     out.errors.push(decoder.errorLine())
     const windowMs = this.settings.windowMs
     const startMs = windowStartOf(eventTimeMs, windowMs)
@@ -394,6 +409,7 @@ export class Analysis {
       partitions,
       closedThroughMs: finiteOrNull(this.closedThroughMs),
       counters: { ...this.counters },
+      errorsByStatus: errorsByStatusJson(this.errorsByStatus),
       ...(this.detectedFormat === undefined ? {} : { detectedFormat: this.detectedFormat })
     }
   }
@@ -419,6 +435,8 @@ export class Analysis {
     if (snapshot.detectedFormat !== undefined && this.decoder instanceof AutoDecoder) {
       this.decoder.restoreChoice(snapshot.detectedFormat)
     }
+    this.errorsByStatus.fill(0)
+    for (const [status, count] of Object.entries(snapshot.errorsByStatus ?? {})) this.errorsByStatus[Number(status)] = count
     this.open.clear()
     this.changed.clear()
     this.closedWindows = []
@@ -478,4 +496,10 @@ export class Analysis {
     this.counters.rejected++
     out.rejected.push({ line: truncate(line, REJECTED_LINE_PREVIEW), reason })
   }
+}
+
+const errorsByStatusJson = (counts: Float64Array): Record<string, number> => {
+  const json: Record<string, number> = {}
+  for (let status = 0; status < counts.length; status++) if (counts[status]! > 0) json[status] = counts[status]!
+  return json
 }

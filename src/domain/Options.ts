@@ -117,3 +117,33 @@ export const joinStatusDistributionWords = (argv: ReadonlyArray<string>): Array<
   }
   return out
 }
+
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+/** `HOST:PORT`, `[::1]:PORT`, or a bare `PORT` (on 127.0.0.1); port 0 means any free port. */
+export const parseHttpAddress = (text: string): Parsed<HostPort> => {
+  const match = /^\s*(?:(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):)?(\d{1,5})\s*$/.exec(text)
+  const port = match === null ? NaN : Number(match[3])
+  if (match === null || port > 65535) {
+    return { ok: false, message: `--http expects HOST:PORT such as 127.0.0.1:8686 (port 0 = any free port), got "${text}"` }
+  }
+  return { ok: true, value: { host: match[1] ?? match[2] ?? "127.0.0.1", port } }
+}
+
+/** An http:// or https:// URL; `flag` names the flag in the message. Credentials stay out of the message. */
+export const parseHttpUrl = (flag: string, text: string): Parsed<string> => {
+  let url: URL | undefined
+  try {
+    url = new URL(text)
+  } catch {
+    url = undefined
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    const shown = url === undefined ? "a value that is not a URL" : `"${url.protocol}//${url.host}…"`
+    return { ok: false, message: `${flag} expects an http:// or https:// URL such as http://127.0.0.1:9093, got ${shown}` }
+  }
+  return { ok: true, value: text }
+}

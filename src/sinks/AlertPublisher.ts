@@ -1,12 +1,11 @@
 /**
- * Where alerts go. Locally: a part file per epoch under `alerts/` plus a line
- * on the console. In production: the Kafka topic `alerts` (see
- * `transport/kafka/AlertPublisher.ts`). `publish` is called once an epoch's other outputs
+ * Where alerts go. Locally: a part file per epoch under `alerts/`. In
+ * production: the Kafka topic `alerts` (see `transport/kafka/AlertPublisher.ts`).
+ * `publish` is called once an epoch's other outputs
  * and its checkpoint are durable; `recover` is called at start-up with the
  * last checkpoint's alerts, in case the process died before publishing them,
  * and must not publish anything twice.
  */
-import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -27,7 +26,7 @@ export class AlertPublisher extends Context.Service<AlertPublisher, {
   /** Republishes what a crash may have left unpublished, skipping whatever did get out. */
   readonly recover: (epoch: number, alerts: ReadonlyArray<Alert>, position: SourcePosition) => Effect.Effect<void, AlertError>
 }>()("loglens/sinks/AlertPublisher") {
-  /** Local mode: `alerts/part-<epoch>.jsonl`, and each alert on the console. */
+  /** Local mode: `alerts/part-<epoch>.jsonl` (the analyzer prints each alert on the console, in every mode). */
   static readonly layerFile = (folder: string) =>
     Layer.effect(
       AlertPublisher,
@@ -44,7 +43,6 @@ export class AlertPublisher extends Context.Service<AlertPublisher, {
           publish: Effect.fnUntraced(function*(epoch, alerts) {
             if (alerts.length === 0) return
             yield* writePart(epoch, alerts)
-            for (const alert of alerts) yield* Console.log(formatAlert(alert))
           }),
           // Rewriting the same part file is idempotent.
           recover: (epoch, alerts) => writePart(epoch, alerts)
@@ -60,7 +58,3 @@ export class AlertPublisher extends Context.Service<AlertPublisher, {
       recover: () => Effect.void
     })
 }
-
-export const formatAlert = (alert: Alert): string =>
-  `${alert.alert} — window ${alert.window_start} → ${alert.window_end}, status ${alert.status}: ` +
-  `${alert.error_count} errors from ~${alert.unique_ips} IPs`

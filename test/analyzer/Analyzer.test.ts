@@ -16,7 +16,9 @@ import { fileURLToPath } from "node:url"
 import { runAnalyzer, type AnalyzerConfig } from "../../src/analyzer/Analyzer.ts"
 import { CheckpointMismatch } from "../../src/analyzer/Epoch.ts"
 import type { Alert } from "../../src/domain/Alert.ts"
+import { AlertDestinations, type StateChange } from "../../src/destinations/AlertDestinations.ts"
 import { AlertPublisher } from "../../src/sinks/AlertPublisher.ts"
+import { type AnalyzerView, Telemetry } from "../../src/telemetry/Telemetry.ts"
 import { CheckpointStore, type Checkpoint } from "../../src/sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "../../src/sinks/Stores.ts"
 import type { SourcePosition } from "../../src/domain/SourcePosition.ts"
@@ -584,6 +586,84 @@ describe("runAnalyzer: checkpoint resume", () => {
       }
       assert.strictEqual(calls.length, 1)
       assert.deepStrictEqual(sinks.errorLines(), referenceFor(bytes, "json").errors)
+      assert.strictEqual(sinks.alerts().length, 1)
+    }))
+})
+
+// -- what the analyzer shows of itself ----------------------------------------------------
+
+describe("runAnalyzer: views, alert states and destinations", () => {
+  it.effect("publishes views with the model's counters, prints each alert, and tells destinations firing then resolved", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const bytes = fixture("mixed.jsonl")
+      const expected = referenceFor(bytes, "json")
+      const views: Array<AnalyzerView> = []
+      const changes: Array<StateChange> = []
+      yield* runAnalyzer(configFor("json")).pipe(
+        Effect.provide(Layer.mergeAll(
+          new Sinks().layer(),
+          byteSource(bytes, { chunkBytes: 97 }),
+          Telemetry.layerMemory(views),
+          AlertDestinations.layerMemory(changes)
+        ))
+      )
+      const last = views.at(-1)!
+      assert.deepStrictEqual(last.counters, expected.counters)
+      const errorsByStatus: Record<string, number> = {}
+      for (const l of expected.errors) {
+        const status = JSON.parse(l).status
+        errorsByStatus[status] = (errorsByStatus[status] ?? 0) + 1
+      }
+      assert.deepStrictEqual(last.errorsByStatus, errorsByStatus)
+      assert.deepStrictEqual(last.openWindows, [])
+      assert.deepStrictEqual(last.readiness, { ready: false, reason: "the analysis has finished; the process is stopping" })
+
+      const printed = (yield* TestConsole.logLines).filter((l): l is string => typeof l === "string" && l.startsWith("ALERTE"))
+      assert.deepStrictEqual(
+        printed,
+        expected.alerts.map((a) =>
+          `ALERTE : Nombre d'erreurs élevé — window ${a.window_start} → ${a.window_end}, status ${a.status}: ` +
+          `${a.error_count} errors from ~${a.unique_ips} IPs`)
+      )
+
+      // One alert (404, 18:52:00); the replay's end closes the windows after it, so 404 resolves.
+      assert.deepStrictEqual(expected.alerts.map((a) => [a.status, a.window_start]), [[404, "2025-05-30T18:52:00.000Z"]])
+      assert.deepStrictEqual(changes.map((c) => [c.state.status, c.state.state, c.state.latest.window_start]), [
+        [404, "firing", "2025-05-30T18:52:00.000Z"],
+        [404, "resolved", "2025-05-30T18:52:00.000Z"]
+      ])
+      const row = expected.rows.find((r) => r.status === 404 && r.window_start === "2025-05-30T18:52:00.000Z")!
+      assert.deepStrictEqual(changes[0]!.urls, row.urls)
+    }))
+
+  it.effect("after a restart, a status whose open window had alerted is firing again, and destinations are told", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const start = Date.parse("2025-05-30T18:52:30.000Z")
+      const text = Array.from({ length: 150 }, (_, i) =>
+        line(new Date(start + 1000).toISOString(), `10.0.0.${i}`, "/resource/1", 503)).join("\n") + "\n"
+      const bytes = new TextEncoder().encode(text)
+      const sinks = new Sinks()
+      const first: Array<StateChange> = []
+      // The source is lost after the last line: the alert's epoch is in the checkpoint, its window still open.
+      yield* runAnalyzer(configFor("json")).pipe(
+        Effect.provide(Layer.mergeAll(
+          sinks.layer(),
+          byteSource(bytes, { chunkBytes: 1000, failAt: bytes.length }),
+          AlertDestinations.layerMemory(first)
+        )),
+        Effect.flip
+      )
+      assert.deepStrictEqual(first.map((c) => [c.state.status, c.state.state]), [[503, "firing"]])
+
+      const second: Array<StateChange> = []
+      yield* runAnalyzer(configFor("json")).pipe(
+        Effect.provide(Layer.mergeAll(sinks.layer(), byteSource(bytes, { chunkBytes: 1000 }), AlertDestinations.layerMemory(second)))
+      )
+      assert.deepStrictEqual(second.map((c) => [c.state.status, c.state.state, c.state.latest.window_start]), [
+        [503, "firing", "2025-05-30T18:52:30.000Z"]
+      ])
       assert.strictEqual(sinks.alerts().length, 1)
     }))
 })

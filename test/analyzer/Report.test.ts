@@ -21,6 +21,40 @@ const row = (status: number, count: number, ips: number, urls: ReadonlyArray<str
 const urls = (n: number) => Array.from({ length: n }, (_, i) => `/resource/${i + 1}`)
 
 describe("formatReport", () => {
+  it("names each firing status under the header, with since when and its latest window over the threshold", () => {
+    const latest = {
+      window_start: "2025-05-30T18:52:30.000Z",
+      window_end: "2025-05-30T18:53:00.000Z",
+      status: 404,
+      error_count: 101,
+      unique_ips: 7,
+      alert: "ALERTE : Nombre d'erreurs élevé",
+      alert_timestamp: "2025-05-30T18:52:41.000Z"
+    }
+    const firing = {
+      status: 404,
+      state: "firing" as const,
+      sinceMs: Date.parse("2025-05-30T18:52:41.000Z"),
+      firingSinceMs: Date.parse("2025-05-30T18:52:41.000Z"),
+      latest,
+      latestWindowStartMs: Date.parse(latest.window_start)
+    }
+    const lines = formatReport({
+      nowIso: "2025-05-30T18:53:05.123Z",
+      counters,
+      watermarkIso: undefined,
+      openWindows: 1,
+      rows: [],
+      firing: [firing]
+    }).split("\n")
+    assert.strictEqual(
+      lines[1],
+      "  firing: status 404 since 2025-05-30T18:52:41.000Z (latest window over the threshold 2025-05-30T18:52:30.000Z)"
+    )
+    const quiet = formatReport({ nowIso: "x", counters, watermarkIso: undefined, openWindows: 0, rows: [], firing: [] })
+    assert.notInclude(quiet, "firing")
+  })
+
   it("shows the counters in the header and one table line per row", () => {
     const text = formatReport({
       nowIso: "2025-05-30T18:53:05.123Z",

@@ -92,6 +92,10 @@ describe.concurrent("production mode, real CLI, real broker", () => {
     expect(done.stdout).toMatch(new RegExp(`Final report .*${linesReadPattern(N).source} rejected 0, ` +
       `errors ${truth.counters.errors.toLocaleString("en-US")}, late errors 0`))
 
+    // Production mode prints each alert on the console too, as it fires.
+    const printed = done.stdout.split("\n").filter((l) => l.startsWith("ALERTE : Nombre d'erreurs élevé — window "))
+    expect(printed.map((l) => /window (\S+) → \S+, status (\d+):/.exec(l)!.slice(1, 3).join("|")).sort())
+      .toEqual(truth.alerts.map((a) => `${a.window_start}|${a.status}`).sort())
     // errors/: the reference's error records, in the topic's order.
     expect(readParts(path.join(n.output, "errors")).map(errorKey)).toEqual(truth.errors.map((e) => errorKey(JSON.parse(e))))
     expectWindowRows(readParts(path.join(n.output, "windows")), truth.rows)

@@ -87,7 +87,10 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
-      if (event.partitions !== undefined) analysis.setPartitions(event.partitions)
+      if (event.partitions !== undefined) {
+        analysis.setPartitions(event.partitions)
+        observers.notePartitions(event.partitions)
+      }
       observers.sourceReading()
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, epochs.out)

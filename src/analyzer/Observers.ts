@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeAlert, type Alert } from "../domain/Alert.ts"
 import { AlertLifecycle, type StatusState } from "../domain/AlertLifecycle.ts"
-import type { Analysis } from "../domain/Analysis.ts"
+import type { Analysis, PartitionProgress } from "../domain/Analysis.ts"
 import { formatInstant } from "../domain/Timestamp.ts"
 import type { WindowRow } from "../domain/Window.ts"
 import { AlertDestinations, type StateChange } from "../destinations/AlertDestinations.ts"
@@ -44,6 +44,8 @@ export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, set
     : undefined
   let reading = false
   let finished = false
+  // Production mode: records unread per partition, as the source last told (the dashboard's and /metrics' lag).
+  let lag: Record<string, number> | null = null
 
   /** The URLs of a state's latest window, open or closed in this epoch (for destinations' annotations). */
   const urlsOf = (state: StatusState, out: PublishedEpoch): ReadonlyArray<string> => {
@@ -62,7 +64,7 @@ export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, set
         : reading
         ? { ready: true, reason: `reading ${settings.source}` }
         : { ready: false, reason: `waiting for ${settings.source}` }
-      return telemetry.value.publish(view.build(analysis, lifecycle, readiness, nowMs))
+      return telemetry.value.publish(view.build(analysis, lifecycle, readiness, nowMs, lag))
     })
 
   return {
@@ -81,6 +83,12 @@ export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, set
     /** The source delivered its first batch (or says it is connected). */
     sourceReading: () => {
       reading = true
+    },
+    /** The source's partitions and their unread records (Kafka), for the lag. */
+    notePartitions: (partitions: ReadonlyArray<PartitionProgress>) => {
+      const next: Record<string, number> = {}
+      for (const p of partitions) if (p.unread !== undefined) next[String(p.partition)] = p.unread
+      lag = next
     },
     /** The errors from index `from` on are new: the latest of them feed the top URLs and IPs. */
     noteErrors: (errors: ReadonlyArray<string>, from: number) => view?.noteErrors(errors, from),

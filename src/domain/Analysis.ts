@@ -73,6 +73,8 @@ export interface PartitionProgress {
   readonly partition: number
   /** Nothing unread in it: its position has reached its end offset. */
   readonly caughtUp: boolean
+  /** Records known to be unread in it (its end offset minus its position), when the source can tell: the consumer lag. */
+  readonly unread?: number
 }
 
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

@@ -9,20 +9,7 @@ import { LogRecord } from "../../src/domain/LogRecord.ts"
 import { parseEventTimeMs } from "../../src/domain/Timestamp.ts"
 import type { WindowRow } from "../../src/domain/Window.ts"
 
-const SECOND = 1000
-/** 2025-05-30T18:52:30Z, the start of a 30 s window. */
-const T0 = Date.UTC(2025, 4, 30, 18, 52, 30)
-/** Wall clock for most tests: well after every event time used. */
-const NOW = T0 + 3_600 * SECOND
-
-const SETTINGS: AnalysisSettings = {
-  format: "json",
-  windowMs: 30 * SECOND,
-  watermarkMs: 10 * SECOND,
-  threshold: 100,
-  idleTimeoutMs: 30 * SECOND,
-  maxFutureMs: 3_600 * SECOND
-}
+import { NOW, SECOND, SETTINGS, T0 } from "../support/analysisSettings.ts"
 
 /** The lateness counters when no error was late. */
 const ON_TIME = { lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 }

@@ -6,21 +6,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { Analysis, AnalysisOutput, type AnalysisSettings } from "../../src/domain/Analysis.ts"
+import { Analysis, AnalysisOutput } from "../../src/domain/Analysis.ts"
 import type { WindowRow } from "../../src/domain/Window.ts"
 import { analysePartitionsReference, matchesOneOf, prefixUnionSizes } from "../analyzer/partitionReference.ts"
 
-const SECOND = 1000
-const T0 = Date.UTC(2025, 4, 30, 18, 52, 30)
-const NOW = T0 + 3_600 * SECOND
-const SETTINGS: AnalysisSettings = {
-  format: "json",
-  windowMs: 30 * SECOND,
-  watermarkMs: 10 * SECOND,
-  threshold: 100,
-  idleTimeoutMs: 30 * SECOND,
-  maxFutureMs: 3_600 * SECOND
-}
+import { NOW, SECOND, SETTINGS, T0 } from "../support/analysisSettings.ts"
 const iso = (ms: number): string => new Date(ms).toISOString()
 const line = (ms: number, status: number, ip = "10.0.0.1", url = "/resource/1"): string =>
   JSON.stringify({ timestamp: iso(ms), ip, method: "GET", url, status })

@@ -67,12 +67,22 @@ export class KafkaProgress {
 
   /** Whether the stream has been handed everything up to the partition's known end. */
   caughtUp(partition: number): boolean {
+    return this.unread(partition) === 0
+  }
+
+  /** Records between the stream's position and the known end: the consumer lag (undefined while either is unknown). */
+  unread(partition: number): number | undefined {
     const end = this.ends.get(partition)
     const at = this.queued.get(partition) ?? this.starts.get(partition)
-    return end !== undefined && at !== undefined && at >= end
+    return end !== undefined && at !== undefined ? Math.max(0, end - at) : undefined
   }
 
   snapshot(): ReadonlyArray<PartitionProgress> {
-    return this.assigned.map((partition) => ({ partition, caughtUp: this.caughtUp(partition) }))
+    return this.assigned.map((partition) => {
+      const unread = this.unread(partition)
+      return unread === undefined
+        ? { partition, caughtUp: false }
+        : { partition, caughtUp: unread === 0, unread }
+    })
   }
 }

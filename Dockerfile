@@ -36,6 +36,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The dashboard page that `--http` serves (uPlot comes from node_modules).
+COPY dashboard ./dashboard
 RUN mkdir -p /app/output /app/checkpoint \
  && chown node:node /app/output /app/checkpoint
 # The base image's `node` user, numerically, so runtimes that check for a

@@ -71,6 +71,8 @@ const socketProblem = (cause: unknown): string => {
   }
 }
 
+/** At --rate 0, batches of 1024 lines: a loop turn every 8 of them is every few milliseconds. */
+const TURN_EVERY = 8
 const HIGH_WATER = 4 * 1024 * 1024
 // Clients started together with the first one (already queued by the kernel, or about to be) all
 // get the first line: the stream starts this long after the first client.
@@ -126,14 +128,18 @@ export const TcpLineSink = {
             resume(Effect.void)
           }
         })
+        // Every TURN_EVERY-th batch resumes from the event loop (see sendToAll): prompt enough for
+        // clients that connect, without paying a loop turn for each batch.
+        let batches = 0
         return LineSink.of({
           description,
           ready: Effect.andThen(firstClient, Effect.sleep(START_GRACE)),
           write: (lines) =>
             Effect.suspend(() => {
               const payload = linesPayload(lines)
+              const send = sendToAll(clients, payload, ++batches % TURN_EVERY === 0)
               // Nobody connected (they all left): wait for the next client rather than write into the void.
-              return clients.size === 0 ? Effect.andThen(firstClient, sendToAll(clients, payload)) : sendToAll(clients, payload)
+              return clients.size === 0 ? Effect.andThen(firstClient, send) : send
             })
         })
       })
@@ -151,7 +157,7 @@ const servedWords = (served: number): string =>
  * Keeps up to HIGH_WATER bytes queued per client, so the next batch is generated while the
  * kernel sends this one; beyond that, waits for the slowest client to drain.
  */
-const sendToAll = (clients: ReadonlySet<net.Socket>, payload: string) =>
+const sendToAll = (clients: ReadonlySet<net.Socket>, payload: string, turn: boolean) =>
   Effect.callback<void>((resume) => {
     let waiting = 0
     const drained = () => {
@@ -171,9 +177,12 @@ const sendToAll = (clients: ReadonlySet<net.Socket>, payload: string) =>
         socket.on("close", done)
       }
     }
-    // Resumed from the event loop, not at once: at --rate 0 the generator would otherwise keep the
-    // loop busy, and clients connecting meanwhile would only be accepted (and start) much later.
-    if (waiting === 0) setImmediate(() => resume(Effect.void))
+    // `turn`: resumed from the event loop, not at once. At --rate 0 the generator would otherwise
+    // keep the loop busy, and clients connecting meanwhile would only be accepted (and start) much later.
+    if (waiting === 0) {
+      if (turn) setImmediate(() => resume(Effect.void))
+      else resume(Effect.void)
+    }
   })
 
 /**

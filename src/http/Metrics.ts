@@ -42,6 +42,27 @@ export const makeMetrics = (telemetry: Telemetry["Service"]): client.Registry =>
   total("loglens_late_errors_total", "Errors that arrived after their window had closed.", (v) => v.counters.late)
   byStatus("loglens_errors_total", "Errors (status >= 400) read, late ones included, by status.", (v) => v.errorsByStatus)
   byStatus("loglens_alerts_total", "Alerts fired by this process, by status.", (v) => v.alertsByStatus)
+  // Late data in real logs (README): how far the late errors trailed, and the --watermark that would have counted them.
+  const seconds = (name: string, help: string, read: (v: NonNullable<ReturnType<typeof view>>) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const v = view()
+        this.set(v === undefined ? 0 : read(v) / 1000)
+      }
+    })
+  seconds(
+    "loglens_late_behind_seconds",
+    "The most a late error trailed the newest event time of its partition, in seconds (0 before any).",
+    (v) => v.counters.lateBehindMs
+  )
+  seconds(
+    "loglens_late_watermark_needed_seconds",
+    "The smallest --watermark that would have counted every error the watermark made late, in seconds (0 if none).",
+    (v) => v.counters.lateWatermarkMs
+  )
   new client.Gauge({
     name: "loglens_windows_open",
     help: "Event-time windows still open.",

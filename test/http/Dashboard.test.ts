@@ -132,6 +132,10 @@ describe("the dashboard", () => {
     expect(metric(samples, "loglens_alerts_total", { status: "500" })).toBe(1)
     expect(metric(samples, "loglens_windows_open")).toBe(1)
     expect(metric(samples, "loglens_watermark_seconds")).toBe((BASE + 3 * W + 9 * SECOND) / 1000)
+    // The late errors (windows 0 and 1, their second 1) trailed the newest event time (window 3, its second 19)
+    // by 3W + 18 s at most; counting window 0's would have needed a watermark of newest − its end + 1 ms.
+    expect(metric(samples, "loglens_late_behind_seconds")).toBe((3 * W + 18 * SECOND) / 1000)
+    expect(metric(samples, "loglens_late_watermark_needed_seconds")).toBe((2 * W + 19 * SECOND + 1) / 1000)
     expect(metric(samples, "process_cpu_seconds_total")).toBeGreaterThan(0)
     // Labels are statuses (and partitions, destinations), never a URL or an IP.
     for (const s of samples) {

@@ -151,8 +151,21 @@ describe.concurrent("production mode, real CLI, real broker", () => {
     // watermark nothing is late, so the counts do not depend on that order.
     const truth = truthOf(lines)
 
-    const analyzer = analyze(brokers, n, ["--partitions", "3"])
+    const analyzer = analyze(brokers, n, ["--partitions", "3", "--http", "127.0.0.1:0"])
+    const [, url] = await analyzer.waitFor(/dashboard at (http:\/\/\S+\/) /, 60_000)
     await analyzer.waitFor(allClosedPattern(N), 90_000)
+    // Every line is read, so /metrics shows each of the 3 partitions with nothing unread (the lag
+    // comes from the source's end-offset poll, once a second).
+    const lagOf = async () => {
+      const text = await (await fetch(`${url}metrics`)).text()
+      return [...text.matchAll(/^loglens_kafka_lag\{partition="(\d+)"\} (\S+)$/gm)].map((m) => `${m[1]}=${m[2]}`).sort()
+    }
+    let lag = await lagOf()
+    for (let tries = 0; tries < 50 && lag.join(",") !== "0=0,1=0,2=0"; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      lag = await lagOf()
+    }
+    expect(lag).toEqual(["0=0", "1=0", "2=0"])
     const done = await interrupt(analyzer)
     expect(done.code, done.stderr).toBe(0)
     expect(done.stdout).toMatch(/Final report .* late errors 0,/)

@@ -18,6 +18,7 @@ import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { runAnalyzer } from "./analyzer/Analyzer.ts"
+import { runProduction } from "./analyzer/Production.ts"
 import * as Flags from "./cli/Flags.ts"
 import { exitCode, OptionError, presenter, reportOptionError } from "./cli/Usage.ts"
 import {
@@ -40,11 +41,10 @@ import { CheckpointStore, isCheckpointFile } from "./sinks/CheckpointStore.ts"
 import { ErrorStore, RejectedStore, WindowStore } from "./sinks/Stores.ts"
 import { FileLineSource, StdoutLineSink } from "./transport/File.ts"
 import { FollowFileLineSource } from "./transport/FollowFile.ts"
-import { resetConsumerGroup } from "./transport/kafka/Admin.ts"
-import { KafkaAlertPublisher } from "./transport/kafka/AlertPublisher.ts"
+import { resetAnalyzerGroup } from "./transport/kafka/Admin.ts"
 import { kafkaSettingsFromEnv, parseTopicName } from "./transport/kafka/Settings.ts"
 import { KafkaLineSink } from "./transport/kafka/Sink.ts"
-import { KafkaLineSource } from "./transport/kafka/Source.ts"
+import { internalTopicOf, ProductionStages, windowGroupOf } from "./transport/kafka/Stages.ts"
 import { Telemetry } from "./telemetry/Telemetry.ts"
 import { TcpLineSink, TcpLineSource } from "./transport/Tcp.ts"
 
@@ -192,7 +192,19 @@ const analyze = Command.make(
     maxFuture: Flags.duration("max-future", "Reject records dated further than this ahead of the clock.", "1h", {
       max: { ms: 100_000 * 365 * 24 * 3_600_000, words: "100,000 years" }
     }),
-    groupId: Flags.text("group-id", "Production mode: Kafka consumer group.", "loglens-analyzer"),
+    groupId: Flags.text(
+      "group-id",
+      "Production mode: the consumer group. Every analyzer started with the same one shares the topic's partitions " +
+        "(and one --output folder, if they like): the results are those of one analyzer.",
+      "loglens-analyzer"
+    ),
+    internalPartitions: Flags.wholeNumber(
+      "internal-partitions",
+      "Production mode: partitions of the internal topic <group-id>-partials if it has to be created: how many " +
+        "analyzers share the merging of windows (it is light work).",
+      1,
+      { min: 1, max: 1000 }
+    ),
     startingOffsets: Flags.choice(
       "starting-offsets",
       ["earliest", "latest"],
@@ -261,45 +273,21 @@ const analyze = Command.make(
     const kafkaSettings = flags.mode === "production"
       ? kafkaSettingsFromEnv(flags.kafkaBroker)
       : undefined
+    if (kafkaSettings !== undefined && Option.isSome(flags.checkpoint)) {
+      return yield* new OptionError({
+        message: "--checkpoint is for local mode: production mode keeps its state in Kafka, so leave out --checkpoint",
+        commandPath: ["loglens", "analyze"]
+      })
+    }
     const checkpoint = Option.getOrElse(flags.checkpoint, () => path.join(flags.output, "checkpoint"))
     if (flags.clean) {
-      yield* clean(flags.output, checkpoint)
-      if (kafkaSettings !== undefined) yield* resetConsumerGroup(kafkaSettings, flags.groupId)
-    }
-
-    const sinks = Layer.mergeAll(
-      ErrorStore.layerFile(path.join(flags.output, "errors")),
-      WindowStore.layerFile(path.join(flags.output, "windows")),
-      RejectedStore.layerFile(path.join(flags.output, "rejected")),
-      CheckpointStore.layerFile(checkpoint, flags.output)
-    )
-    let transport
-    if (kafkaSettings !== undefined) {
-      transport = Layer.mergeAll(
-        KafkaLineSource.layer({
-          settings: kafkaSettings,
-          topic: flags.topic,
-          groupId: flags.groupId,
-          startingOffsets: flags.startingOffsets,
-          partitions: flags.partitions,
-          maxLineBytes: flags.maxLineBytes
-        }),
-        KafkaAlertPublisher.layer({
-          settings: kafkaSettings,
-          topic: flags.alertsTopic,
-          groupId: flags.groupId,
-          sourceTopic: flags.topic
+      if (kafkaSettings !== undefined) {
+        yield* resetAnalyzerGroup(kafkaSettings, {
+          groups: [flags.groupId, windowGroupOf(flags.groupId)],
+          internalTopic: internalTopicOf(flags.groupId)
         })
-      )
-    } else {
-      transport = Layer.mergeAll(
-        input !== undefined && flags.follow
-          ? FollowFileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes, fromEnd: flags.fromEnd })
-          : input !== undefined
-          ? FileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes })
-          : TcpLineSource.layer({ host: flags.host, port: flags.port, maxLineBytes: flags.maxLineBytes }),
-        AlertPublisher.layerFile(path.join(flags.output, "alerts"))
-      )
+      }
+      yield* clean(flags.output, checkpoint)
     }
 
     const http = Option.getOrUndefined(flags.http)
@@ -315,22 +303,53 @@ const analyze = Command.make(
         : Layer.empty
     ).pipe(Layer.provideMerge(telemetry))
 
+    const analysis = {
+      format: flags.format,
+      fields: flags.field,
+      windowMs,
+      watermarkMs,
+      threshold: flags.threshold,
+      idleTimeoutMs,
+      maxFutureMs
+    }
+    if (kafkaSettings !== undefined) {
+      const stages = ProductionStages.layer({
+        settings: kafkaSettings,
+        topic: flags.topic,
+        groupId: flags.groupId,
+        alertsTopic: flags.alertsTopic,
+        startingOffsets: flags.startingOffsets,
+        partitions: flags.partitions,
+        internalPartitions: flags.internalPartitions,
+        output: flags.output,
+        analysis,
+        commitIntervalMs,
+        maxLineBytes: flags.maxLineBytes
+      })
+      return yield* runProduction({ analysis, triggerMs }).pipe(Effect.provide(Layer.mergeAll(stages, observers)))
+    }
+    const sinks = Layer.mergeAll(
+      ErrorStore.layerFile(path.join(flags.output, "errors")),
+      WindowStore.layerFile(path.join(flags.output, "windows")),
+      RejectedStore.layerFile(path.join(flags.output, "rejected")),
+      CheckpointStore.layerFile(checkpoint, flags.output)
+    )
+    const transport = Layer.mergeAll(
+      input !== undefined && flags.follow
+        ? FollowFileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes, fromEnd: flags.fromEnd })
+        : input !== undefined
+        ? FileLineSource.layer({ file: input, maxLineBytes: flags.maxLineBytes })
+        : TcpLineSource.layer({ host: flags.host, port: flags.port, maxLineBytes: flags.maxLineBytes }),
+      AlertPublisher.layerFile(path.join(flags.output, "alerts"))
+    )
+
     // A replayed file on a terminal gets a progress bar; piped stderr (logs, CI) stays clean.
     const progressTotalBytes = input !== undefined && input !== "-" && process.stderr.isTTY
       ? yield* Effect.promise(() => fs.stat(input).then((s) => (s.isFile() ? s.size : undefined), () => undefined))
       : undefined
     yield* runAnalyzer({
-      mode: flags.mode,
       ...(progressTotalBytes !== undefined ? { progressTotalBytes } : {}),
-      analysis: {
-        format: flags.format,
-        fields: flags.field,
-        windowMs,
-        watermarkMs,
-        threshold: flags.threshold,
-        idleTimeoutMs,
-        maxFutureMs
-      },
+      analysis,
       triggerMs,
       commitIntervalMs,
       checkpointSettings: {

@@ -6,7 +6,7 @@
  */
 import type { Alert } from "../domain/Alert.ts"
 import type { AlertLifecycle } from "../domain/AlertLifecycle.ts"
-import type { Analysis } from "../domain/Analysis.ts"
+import type { AnalysisView } from "../domain/Analysis.ts"
 import type { WindowCell, WindowRow } from "../domain/Window.ts"
 import type { AnalyzerView, CellView, OpenWindowView, Ranked, Readiness } from "../telemetry/Telemetry.ts"
 
@@ -84,7 +84,7 @@ export class LiveView {
   }
 
   build(
-    analysis: Analysis,
+    analysis: AnalysisView,
     lifecycle: AlertLifecycle,
     readiness: Readiness,
     nowMs: number,

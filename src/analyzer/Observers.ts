@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeAlert, type Alert } from "../domain/Alert.ts"
 import { AlertLifecycle, type StatusState } from "../domain/AlertLifecycle.ts"
-import type { Analysis, PartitionProgress } from "../domain/Analysis.ts"
+import type { AnalysisView, PartitionProgress } from "../domain/Analysis.ts"
 import { formatInstant } from "../domain/Timestamp.ts"
 import type { WindowRow } from "../domain/Window.ts"
 import { AlertDestinations, type StateChange } from "../destinations/AlertDestinations.ts"
@@ -29,7 +29,7 @@ export interface PublishedEpoch {
   readonly closed: ReadonlyArray<WindowRow>
 }
 
-export const makeObservers = Effect.fnUntraced(function*(analysis: Analysis, settings: ObserverSettings, startedAtMs: number) {
+export const makeObservers = Effect.fnUntraced(function*(analysis: AnalysisView, settings: ObserverSettings, startedAtMs: number) {
   const telemetry = Option.filter(yield* Effect.serviceOption(Telemetry), (t) => t.enabled)
   const destinations = yield* Effect.serviceOption(AlertDestinations)
   const lifecycle = new AlertLifecycle(analysis.settings.windowMs)

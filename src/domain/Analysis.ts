@@ -68,6 +68,18 @@ export interface Counters {
   lateAfterClose: number
 }
 
+/** What the console, the dashboard and the alert states read of an analysis (production mode: of both stages). */
+export interface AnalysisView {
+  readonly settings: { readonly windowMs: number; readonly threshold: number }
+  readonly counters: Counters
+  /** Errors read per status (index = status), late ones included. */
+  readonly errorsByStatus: Float64Array
+  readonly watermarkMs: number
+  readonly windowsClosedThroughMs: number
+  readonly openWindowCount: number
+  openCells(): IterableIterator<WindowCell>
+}
+
 /** What the source knows of one of its partitions. */
 export interface PartitionProgress {
   readonly partition: number
@@ -146,7 +158,7 @@ class PartitionState {
   constructor(readonly partition: number) {}
 }
 
-export class Analysis {
+export class Analysis implements AnalysisView {
   readonly counters: Counters = {
     lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
   }
@@ -175,7 +187,15 @@ export class Analysis {
   private closedWindows: Array<number> = []
   private readonly decoder: LineDecoder
 
-  constructor(readonly settings: AnalysisSettings) {
+  /**
+   * `newCell`: how a (window, status) cell is made; production mode's first stage makes cells that
+   * also record what changed, for the partial aggregates it publishes (`Partials.ts`).
+   */
+  constructor(
+    readonly settings: AnalysisSettings,
+    private readonly newCell: (startMs: number, endMs: number, status: number) => WindowCell = (s, e, status) =>
+      new WindowCell(s, e, status)
+  ) {
     this.decoder = makeDecoder(settings.format, { fields: settings.fields ?? NO_MAPPING })
   }
 
@@ -401,6 +421,18 @@ export class Analysis {
     return { ...this.progress(), cells, closedWindows }
   }
 
+  /** Partition `partition`'s newest valid event time; null before its first valid record. */
+  maxEventTimeOf(partition: number): number | null {
+    return finiteOrNull(this.partitions.get(partition)?.maxEventTimeMs ?? -Infinity)
+  }
+
+  /** Drops what `takeChanges` and `takeUpdatedRows` would return, for an owner that needs neither. */
+  forgetChanges(): void {
+    this.changed.clear()
+    this.updated.clear()
+    this.closedWindows = []
+  }
+
   private progress(): AnalysisProgress {
     const partitions: Array<PartitionSnapshot> = []
     for (const state of this.partitions.values()) {
@@ -466,7 +498,7 @@ export class Analysis {
     }
     let cell = byStatus.get(status)
     if (cell === undefined) {
-      cell = restored ?? new WindowCell(startMs, startMs + this.settings.windowMs, status)
+      cell = restored ?? this.newCell(startMs, startMs + this.settings.windowMs, status)
       byStatus.set(status, cell)
     }
     return cell

@@ -33,6 +33,11 @@ export class HyperLogLog {
     this.insert(hashString(value))
   }
 
+  /** Adds a value by its `hashString`: merging the hashes of two sets gives exactly the HyperLogLog of their union. */
+  addHash(hash: number): void {
+    this.insert(hash >>> 0)
+  }
+
   estimate(): number {
     if (this.sparse !== undefined) return this.sparse.size
     const registers = this.registers!
@@ -85,11 +90,11 @@ export class HyperLogLog {
       this.sparse.add(hash)
       if (this.sparse.size > SPARSE_LIMIT) this.densify()
     } else {
-      this.addHash(this.registers!, hash)
+      this.setRegister(this.registers!, hash)
     }
   }
 
-  private addHash(registers: Uint8Array, hash: number): void {
+  private setRegister(registers: Uint8Array, hash: number): void {
     const index = hash >>> (32 - PRECISION)
     // Rank of the first set bit in the remaining 16 bits, 1-based; 17 when they are all zero.
     const rest = (hash << PRECISION) | (1 << (PRECISION - 1))
@@ -99,7 +104,7 @@ export class HyperLogLog {
 
   private densify(): void {
     const registers = new Uint8Array(REGISTER_COUNT)
-    for (const hash of this.sparse!) this.addHash(registers, hash)
+    for (const hash of this.sparse!) this.setRegister(registers, hash)
     this.sparse = undefined
     this.registers = registers
   }

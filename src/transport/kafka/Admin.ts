@@ -269,33 +269,49 @@ const describeMembers = (ms: ReadonlyArray<{ clientId: string; clientHost: strin
   ms.map((m) => `${m.clientId} on ${m.clientHost.replace(/^\//, "")}`).join(", ")
 
 /**
- * `analyze --clean` in production mode: forgets the consumer group's
- * committed offsets (and the epoch markers of the alert transactions), so the
- * fresh checkpoint and the group agree and the analysis starts over from
- * `--starting-offsets`. A group with a running analyzer is not reset; a
- * killed one's member is waited out first.
+ * `analyze --clean` in production mode: forgets the consumer groups' committed
+ * offsets (and the state their metadata carries) and deletes the internal
+ * topic, so the analysis starts over from `--starting-offsets`. A group with a
+ * running analyzer is not reset; a killed one's member is waited out first.
  */
-export const resetConsumerGroup = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
-  Effect.andThen(
-    awaitGroupFree(settings, groupId).pipe(
-      Effect.mapError((e) =>
-        e.reason === "SecondAnalyzer"
-          ? new KafkaError({ reason: e.reason, message: `--clean cannot reset the consumer group: ${e.message}` })
-          : e
+export const resetAnalyzerGroup = (
+  settings: KafkaSettings,
+  target: { readonly groups: ReadonlyArray<string>; readonly internalTopic: string }
+): Effect.Effect<void, KafkaError> =>
+  Effect.gen(function*() {
+    for (const groupId of target.groups) {
+      yield* awaitGroupFree(settings, groupId).pipe(
+        Effect.mapError((e) =>
+          e.reason === "SecondAnalyzer"
+            ? new KafkaError({
+              reason: e.reason,
+              message: `--clean cannot start over while an analyzer of the group runs: consumer group "${groupId}" has a live member. ` +
+                `Stop every analyzer of --group-id first.`
+            })
+            : e
+        )
       )
-    ),
-    withAdmin(settings, (admin, notices) =>
+    }
+    yield* withAdmin(settings, (admin, notices) =>
       retryKafka(
         () =>
           admin.use(async (a) => {
-            try {
-              await a.deleteGroups([groupId])
-            } catch (e) {
-              if (kafkaErrorTypes(e).includes("GROUP_ID_NOT_FOUND")) return
-              throw e
+            for (const groupId of target.groups) {
+              try {
+                await a.deleteGroups([groupId])
+              } catch (e) {
+                if (!kafkaErrorTypes(e).includes("GROUP_ID_NOT_FOUND")) throw e
+              }
+            }
+            if ((await a.listTopics()).includes(target.internalTopic)) {
+              await a.deleteTopics({ topics: [target.internalTopic] })
+              // Deletion is asynchronous: wait until the name is free, so the start-up can create it again.
+              for (let i = 0; i < 100 && (await a.listTopics()).includes(target.internalTopic); i++) {
+                await new Promise((resolve) => setTimeout(resolve, 100))
+              }
             }
           }),
-        { what: `--clean resetting consumer group "${groupId}"`, key: `admin-reset:${groupId}`, notices }
+        { what: `--clean resetting consumer groups ${target.groups.join(", ")}`, key: "admin-reset", notices }
       )
     )
-  )
+  })

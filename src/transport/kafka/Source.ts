@@ -145,7 +145,7 @@ const startPositions = (
  * line rather than opening an empty one. The values are joined by newlines into one run first, so
  * a batch costs one UTF-8 check and one run for the analyzer rather than one per message.
  */
-const batchLines = (
+export const batchLines = (
   messages: ReadonlyArray<{ readonly offset: string; readonly value: Buffer | null }>,
   expected: number | undefined,
   maxLineBytes: number

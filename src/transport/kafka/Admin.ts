@@ -1,17 +1,8 @@
 /**
  * What the layers ask the cluster rather than read from it: topics (created
  * at start-up when missing, with their partition count and record size
- * limit), offsets (each partition's range, the group's committed offsets
- * with their epoch marker), and the consumer group (is another analyzer in
- * it, `--clean`'s reset).
- *
- * One analyzer per consumer group: the analyzer's transactional id is
- * `loglens-<group-id>`, so a second one would fence the first, and the two
- * would fence each other in turn forever. `awaitGroupFree` runs before the
- * analyzer joins the group or starts its transactional producer: a member
- * still in the group after a whole session timeout is alive (it
- * heartbeats), so the newcomer is refused; a member that vanishes within it
- * was a killed analyzer whose session expired, and its restart goes on.
+ * limit), each partition's offset range, and the consumer groups (`--clean`'s
+ * reset, which refuses to run while an analyzer is still in a group).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -187,39 +178,6 @@ export const partitionRanges = async (admin: Admin, topic: string): Promise<Arra
     .map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }))
     .sort((a, b) => a.partition - b.partition)
 
-/**
- * The analyzer's commits carry `loglens-epoch=<n>` as offset metadata: the
- * epoch whose results (and alerts) are out once that offset is committed.
- */
-const EPOCH_MARKER = "loglens-epoch="
-export const epochMetadata = (epoch: number): string => `${EPOCH_MARKER}${epoch}`
-const epochOfMetadata = (metadata: string | null | undefined): number | undefined => {
-  if (!metadata || !metadata.startsWith(EPOCH_MARKER)) return undefined
-  const n = Number(metadata.slice(EPOCH_MARKER.length))
-  return Number.isFinite(n) ? n : undefined
-}
-
-export interface CommittedOffset {
-  readonly offset: number
-  /** The epoch marker of the commit, if loglens made it. */
-  readonly epoch: number | undefined
-}
-
-/** The group's committed offsets of `topic` by partition (partitions without a commit are left out). */
-export const committedOffsets = async (
-  admin: Admin,
-  groupId: string,
-  topic: string
-): Promise<Map<number, CommittedOffset>> => {
-  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
-  const out = new Map<number, CommittedOffset>()
-  for (const p of result?.partitions ?? []) {
-    const offset = Number(p.offset)
-    if (offset >= 0) out.set(p.partition, { offset, epoch: epochOfMetadata(p.metadata) })
-  }
-  return out
-}
-
 // ---------------------------------------------------------------------------
 // The consumer group
 
@@ -235,9 +193,10 @@ const members = (admin: AdminClient, groupId: string, notices: KafkaNotices) =>
 /**
  * Returns once consumer group `groupId` has no member; fails with reason
  * `SecondAnalyzer` if it still has one after a session timeout (and a grace):
- * then another analyzer is alive in it.
+ * then an analyzer is alive in it (it heartbeats). A member that vanishes
+ * within that time was a killed analyzer whose session expired.
  */
-export const awaitGroupFree = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
+const awaitGroupFree = (settings: KafkaSettings, groupId: string): Effect.Effect<void, KafkaError> =>
   withAdmin(settings, (admin, notices) =>
     Effect.gen(function*() {
       let seen = yield* members(admin, groupId, notices)
@@ -257,9 +216,7 @@ export const awaitGroupFree = (settings: KafkaSettings, groupId: string): Effect
       if (Option.isNone(free)) {
         return yield* new KafkaError({
           reason: "SecondAnalyzer",
-          message: `another analyzer is running in consumer group "${groupId}" (${describeMembers(seen)}): ` +
-            `one analyzer per --group-id. Stop the other one, or give this one its own --group-id ` +
-            `(and its own --output and --checkpoint).`
+          message: `consumer group "${groupId}" has a live member (${describeMembers(seen)})`
         })
       }
     })

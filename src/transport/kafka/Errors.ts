@@ -27,7 +27,7 @@ export const KafkaErrorReason = Schema.Literals([
   "Authorization", //       the user lacks a permission (topic, group, cluster, transactional id)
   "ProducerFenced", //      a newer producer with the same transactional id took over
   "UnsupportedVersion", //  the broker does not speak a request kafkajs needs
-  "SecondAnalyzer", //      another analyzer runs in the same consumer group
+  "SecondAnalyzer", //      an analyzer still runs in a consumer group that --clean would reset
   "Settings" //             a configuration mistake (brokers, SASL, TLS)
 ])
 export type KafkaErrorReason = typeof KafkaErrorReason.Type
@@ -183,7 +183,7 @@ export const describeKafkaError = (e: unknown): string => {
     case "ProducerFenced":
       return `another producer with the same transactional id took over (${detail})`
     case "SecondAnalyzer":
-      return `another member is in the consumer group (${detail}): one analyzer per --group-id`
+      return `the consumer group still has a member (${detail}): stop every analyzer of the --group-id first`
     case "UnsupportedVersion":
       return `the Kafka broker does not support a request loglens needs (${detail}); loglens needs Kafka 2.x to 4.x`
     default:

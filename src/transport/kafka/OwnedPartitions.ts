@@ -311,8 +311,9 @@ export const runOwnedPartitions = <S>(
         await Promise.all([...slots.values()].map(commitSlot)).catch(() => undefined)
       }).pipe(
         Effect.andThen(quietly(() => consumer.disconnect(), 30_000)),
+        // The states stay for the final report; the last epoch left nothing uncommitted to discard.
         Effect.andThen(Effect.promise(async () => {
-          for (const slot of [...slots.values()]) await dropSlot(slot, "gone")
+          for (const slot of slots.values()) await slot.producer?.disconnect().catch(() => undefined)
         }))
       )
     )

@@ -23,7 +23,7 @@ import type { PreparedParts } from "../../sinks/PreparedParts.ts"
 import type { PartitionRange } from "./Admin.ts"
 import type { KafkaNotices } from "./Notices.ts"
 import { type Committed, type EpochWork, type PartitionOwner, runEffect } from "./OwnedPartitions.ts"
-import { batchLines } from "./Source.ts"
+import { batchLines } from "./BatchLines.ts"
 
 /** Errors and rejections go to their hidden parts in slices this big, so memory stays flat within an epoch. */
 const BUFFER_LINES = 4096

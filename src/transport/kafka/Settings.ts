@@ -148,6 +148,12 @@ export const SESSION_TIMEOUT_MS = 6_000
 /** Well under a third of the session, as Kafka advises, so a lost heartbeat or two is not a death. */
 export const HEARTBEAT_INTERVAL_MS = 1_000
 
+/**
+ * How often production mode asks the broker where the input partitions end: a partition with
+ * nothing unread can become idle, and the dashboard's lag is counted from these ends.
+ */
+export const END_OFFSET_POLL_MS = 1_000
+
 /** Kafka's rule for topic names, in words. */
 export const TOPIC_NAME_RULE = `1 to 249 characters of a-z, A-Z, 0-9, ".", "_" and "-", and not "." or ".."`
 

@@ -27,8 +27,7 @@ import type { KafkaError } from "./Errors.ts"
 import { makeNotices } from "./Notices.ts"
 import { type OwnedPartitionsError, runOwnedPartitions } from "./OwnedPartitions.ts"
 import { partitionReader, type ReaderState } from "./PartitionReader.ts"
-import { END_OFFSET_POLL_MS } from "./Progress.ts"
-import { type KafkaSettings, makeKafka } from "./Settings.ts"
+import { END_OFFSET_POLL_MS, type KafkaSettings, makeKafka } from "./Settings.ts"
 import { windowWriter, type WriterState } from "./WindowWriter.ts"
 
 export interface StagesOptions {

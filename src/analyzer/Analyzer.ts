@@ -6,8 +6,8 @@
  *              ─► epochs: buffer to the stores, commit (seal, checkpoint, publish, acknowledge)
  *              ─► console Report every trigger
  *   end of a replay: every window closes, a last epoch, the final report
- *   a signal: the source's `onStop` decides whether the windows close or stay
- *   open in the checkpoint, then a last epoch and the final report
+ *   a signal: live input closes every window, a replay keeps them open in the
+ *   checkpoint; then a last epoch and the final report
  *
  * The protocol that makes the outputs exactly-once is Epoch.ts's; this file
  * only decides when an epoch ends: every commit interval, at once when an
@@ -87,10 +87,6 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
     for (const event of events) {
       if (event === TICK) continue
       analysis.sourceReady(now)
-      if (event.partitions !== undefined) {
-        analysis.setPartitions(event.partitions)
-        observers.notePartitions(event.partitions)
-      }
       observers.sourceReading()
       if (event.lines.length === 0 && event.rejected.length === 0) continue
       if (event.rejected.length > 0) analysis.rejectRaw(event.rejected, epochs.out)
@@ -123,7 +119,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   }))
   const stop = Effect.gen(function*() {
     if (progress !== undefined) yield* progress.clear
-    const keepWindows = (source.onStop ?? (source.live ? "close-windows" : "keep-windows")) === "keep-windows"
+    const keepWindows = !source.live
     if (!keepWindows) analysis.closeAll(epochs.out)
     yield* commit(!keepWindows)
     yield* report(true)

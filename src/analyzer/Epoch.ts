@@ -11,8 +11,7 @@
  *                         become durable and visible (`part-<N+1>.jsonl`)
  *   2. saveCheckpoint     the analysis state and the source position those
  *                         parts correspond to; this is the commit point
- *   3. publishAlerts      the epoch's alerts: part file (the analyzer prints them), or one
- *                         Kafka transaction that also carries the offsets
+ *   3. publishAlerts      the epoch's alerts: a part file (the analyzer prints them)
  *   4. acknowledgeSource  the source may forget what precedes the position
  *
  * `recover`, at start-up, is the other half: it decodes and checks the last

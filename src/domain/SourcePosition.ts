@@ -1,9 +1,8 @@
 /**
  * How far a source has been consumed, as plain JSON numbers for the
  * checkpoint. A file: `{ "bytes": n }`; stdin adds a `fingerprint` of those n
- * bytes, so a rerun can tell whether it is fed the same input. Kafka: the next
- * offset by partition, `{ "0": n, "1": m }`. A TCP connection cannot be
- * replayed and has the empty position `{}`.
+ * bytes, so a rerun can tell whether it is fed the same input. A TCP
+ * connection cannot be replayed and has the empty position `{}`.
  */
 import * as Schema from "effect/Schema"
 

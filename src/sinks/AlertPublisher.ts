@@ -1,7 +1,7 @@
 /**
- * Where alerts go. Locally: a part file per epoch under `alerts/`. In
- * production: the Kafka topic `alerts` (see `transport/kafka/AlertPublisher.ts`).
- * `publish` is called once an epoch's other outputs
+ * Where local mode's alerts go: a part file per epoch under `alerts/`
+ * (production mode's alerts go to Kafka in its stage 2's transactions, see
+ * `transport/kafka/WindowWriter.ts`). `publish` is called once an epoch's other outputs
  * and its checkpoint are durable; `recover` is called at start-up with the
  * last checkpoint's alerts, in case the process died before publishing them,
  * and must not publish anything twice.

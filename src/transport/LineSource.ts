@@ -1,6 +1,7 @@
 /**
- * Where the analyzer's lines come from: a live TCP connection, a file or
- * stdin, or a Kafka topic. Every layer yields `LineBatch`es of whole lines,
+ * Where local mode's analyzer gets its lines: a live TCP connection, a file
+ * or stdin (production mode reads Kafka through its own stages, see
+ * `transport/kafka/Stages.ts`). Every layer yields `LineBatch`es of whole lines,
  * each tagged with the source position just after it, so the analyzer can
  * checkpoint exactly what it has consumed and resume from there.
  */
@@ -8,15 +9,13 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
-import type { PartitionProgress } from "../domain/Analysis.ts"
 import type { RejectedLine } from "../domain/RejectedLine.ts"
 import type { SourcePosition } from "../domain/SourcePosition.ts"
 
 /**
  * A batch may be empty: a live source emits one when it is connected and
- * reading again (Kafka: partitions assigned), so that the analyzer counts
- * idle time from then on rather than from its own restart, and whenever it
- * learns which of its partitions have nothing unread (Kafka: end offsets).
+ * reading again, so that the analyzer counts idle time from then on rather
+ * than from its own restart.
  */
 export interface LineBatch {
   /**
@@ -33,11 +32,6 @@ export interface LineBatch {
   readonly partition?: number
   /** The lines' partition has nothing unread after them (default true: a local source waits for input). */
   readonly caughtUp?: boolean
-  /**
-   * When set: every partition this source reads now, with whether each has nothing unread. Those
-   * hold windows back until they are idle; partitions left out no longer do (see the README).
-   */
-  readonly partitions?: ReadonlyArray<PartitionProgress>
 }
 
 export class SourceError extends Schema.TaggedError<SourceError>()("SourceError", {
@@ -46,19 +40,17 @@ export class SourceError extends Schema.TaggedError<SourceError>()("SourceError"
 }) {}
 
 export class LineSource extends Context.Service<LineSource, {
-  /** For people: `tcp://localhost:9999`, `file:access.log`, `kafka:http-logs`. */
+  /** For people: `tcp://localhost:9999`, `file:access.log`. */
   readonly description: string
   /** What a checkpoint must agree on before resuming from it. */
   readonly identity: string
-  /** Live sources can go quiet, so idle windows close on a timer; replayed ones end instead. */
-  readonly live: boolean
   /**
-   * What a graceful stop (SIGINT, SIGTERM) does with the open windows. `keep-windows`: they stay
-   * open in the checkpoint for the run that continues (a replay, whose answer must not depend on
-   * when it was stopped; Kafka). `close-windows`: live local input, whose stop ends the stream.
-   * Default: `close-windows` for live sources, `keep-windows` for the others.
+   * Live sources can go quiet, so idle windows close on a timer, and a graceful stop (SIGINT,
+   * SIGTERM) ends the stream: every open window closes. Replayed ones end instead, and a stop keeps
+   * their open windows in the checkpoint for the run that continues (the answer must not depend on
+   * when it was stopped).
    */
-  readonly onStop?: "close-windows" | "keep-windows"
+  readonly live: boolean
   /**
    * A replay that a checkpoint says was read to its end: fails, in plain words, unless the input
    * still ends at `position` (a longer file, or other bytes on stdin, are not skipped silently).

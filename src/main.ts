@@ -176,11 +176,13 @@ const analyze = Command.make(
     output: Flags.text("output", "Output folder.", "./output"),
     checkpoint: Flags.optionalText(
       "checkpoint",
-      "Checkpoint folder; it belongs to one output folder and is never applied to another. (default: <output>/checkpoint)"
+      "Local mode: the checkpoint folder; it belongs to one output folder and is never applied to another. " +
+        "Production mode keeps its state in Kafka and has none. (default: <output>/checkpoint)"
     ),
     clean: Flags.toggle(
       "clean",
-      "Start over: empty the output and checkpoint folders (production: also reset the consumer group offsets)."
+      "Start over: empty the output and checkpoint folders (production: reset the consumer groups of --group-id " +
+        "and delete its internal topic; refused while one of its analyzers runs)."
     ),
     maxLineBytes: Flags.wholeNumber(
       "max-line-bytes",

@@ -138,7 +138,11 @@ export class PartitionStage {
   /** Wall-clock time of its latest valid record (-Infinity: none since it was assigned here). */
   private lastValidAtMs = -Infinity
 
-  constructor(readonly partition: number, settings: AnalysisSettings, maxEventTimeMs: number | null) {
+  /**
+   * `maxEventTimeMs`: wm_p's event time as the last commit left it; `nowMs`: when this owner took the
+   * partition over, from which its idle time counts (the previous owner's clock is not known).
+   */
+  constructor(readonly partition: number, settings: AnalysisSettings, maxEventTimeMs: number | null, nowMs: number) {
     // Alerts are stage 2's: no count of one partition alone may fire one.
     this.analysis = new Analysis(
       { ...settings, threshold: Number.POSITIVE_INFINITY },
@@ -150,6 +154,7 @@ export class PartitionStage {
       counters: { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 },
       cells: []
     })
+    if (maxEventTimeMs !== null) this.lastValidAtMs = nowMs
   }
 
   /** Lines of this partition read at `nowMs`; errors and rejections go to `out`. */

@@ -99,9 +99,16 @@ const plan = fc.array(
   { maxLength: 80 }
 )
 
-const runStages = (partitions: ReadonlyArray<ReadonlyArray<string>>, steps: ReadonlyArray<fc.infer<typeof plan>[number]>) => {
+interface Step {
+  readonly pick: number
+  readonly lines: number
+  readonly merge: boolean
+  readonly takeover: number
+}
+
+const runStages = (partitions: ReadonlyArray<ReadonlyArray<string>>, steps: ReadonlyArray<Step>) => {
   const settings = { ...SETTINGS, threshold: THRESHOLD }
-  const stages = partitions.map((_, p) => new PartitionStage(p, settings, null))
+  const stages = partitions.map((_, p) => new PartitionStage(p, settings, null, NOW))
   const next = partitions.map(() => 0)
   const errors = partitions.map(() => [] as Array<string>)
   const rejected = partitions.map(() => [] as Array<string>)
@@ -236,7 +243,7 @@ describe("the two stages, properties", () => {
     const out: MergeOutput = { closed: [], alerts: [] }
     let offset = 0
     partitions.forEach((lines, p) => {
-      const stage = new PartitionStage(p, settings, null)
+      const stage = new PartitionStage(p, settings, null, NOW)
       for (let i = 0; i < lines.length; i += 1_000) {
         stage.ingest(lines.slice(i, i + 1_000), NOW, new AnalysisOutput())
         for (const cell of stage.takePartials()) merge.apply(decodeInternalMessage(encodeCell(cell))!, offset++, NOW, out)

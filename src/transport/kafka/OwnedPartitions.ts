@@ -227,7 +227,12 @@ export const runOwnedPartitions = <S>(
       }
       for (const partition of assigned) {
         const slot = slots.get(partition)
-        if (slot !== undefined && slot.status !== "lost") continue
+        if (slot !== undefined && slot.status === "ready") {
+          // Kept across the rebalance: the consumer would restart it at the committed offset.
+          consumer.seek({ topic, partition, offset: String(slot.next) })
+          continue
+        }
+        if (slot !== undefined && slot.status === "recovering") continue
         const fresh: Slot<S> = {
           partition, generation, status: "recovering", state: undefined, producer: undefined, next: 0, lock: Promise.resolve()
         }

@@ -102,7 +102,7 @@ export const partitionReader = (options: PartitionReaderOptions): PartitionOwner
         from = target
       }
       const state: ReaderState = {
-        stage: new PartitionStage(partition, options.settings, commit?.maxEventTimeMs ?? null),
+        stage: new PartitionStage(partition, options.settings, commit?.maxEventTimeMs ?? null, options.now()),
         out: new AnalysisOutput(),
         from,
         token: randomUUID(),

@@ -11,7 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { MAX_BACKOFF, reconnectSchedule } from "../Backoff.ts"
-import { isFatal, type KafkaError, kafkaError } from "./Errors.ts"
+import { isFatal, KafkaError, kafkaError } from "./Errors.ts"
 import type { KafkaNotices } from "./Notices.ts"
 
 export interface RetryOptions {
@@ -39,19 +39,20 @@ const seconds = (d: Duration.Duration): string => {
 export const retryKafka = <A>(attempt: () => Promise<A>, options: RetryOptions): Effect.Effect<A, KafkaError> =>
   retryKafkaEffect(Effect.tryPromise({ try: attempt, catch: (e) => kafkaError(options.what, e) }), options)
 
-/** `retryKafka` for an attempt that is already an Effect failing with a `KafkaError`. */
-export const retryKafkaEffect = <A, R>(
-  attempt: Effect.Effect<A, KafkaError, R>,
+/** `retryKafka` for an attempt that is already an Effect; only its non-fatal `KafkaError`s are retried. */
+export const retryKafkaEffect = <A, E, R>(
+  attempt: Effect.Effect<A, E, R>,
   options: RetryOptions
-): Effect.Effect<A, KafkaError, R> =>
+): Effect.Effect<A, E, R> =>
   Effect.suspend(() => {
     let outageSince: number | undefined
     let noticed = false
     const policy = reconnectSchedule.pipe(
-      Schedule.setInputType<KafkaError>(),
-      Schedule.while(({ input }) => !isFatal(input)),
-      Schedule.tap(({ attempt: failures, duration, input }) =>
+      Schedule.setInputType<E>(),
+      Schedule.while(({ input }) => input instanceof KafkaError && !isFatal(input)),
+      Schedule.tap(({ attempt: failures, duration, input: failure }) =>
         Effect.gen(function*() {
+          const input = failure as KafkaError // only those get here
           outageSince ??= yield* Clock.currentTimeMillis
           if (failures >= QUIET_ATTEMPTS) {
             noticed = true

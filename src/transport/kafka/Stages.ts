@@ -27,6 +27,7 @@ import type { KafkaError } from "./Errors.ts"
 import { makeNotices } from "./Notices.ts"
 import { type OwnedPartitionsError, runOwnedPartitions } from "./OwnedPartitions.ts"
 import { partitionReader, type ReaderState } from "./PartitionReader.ts"
+import { retryKafkaEffect } from "./Retry.ts"
 import { END_OFFSET_POLL_MS, type KafkaSettings, makeKafka } from "./Settings.ts"
 import { windowWriter, type WriterState } from "./WindowWriter.ts"
 
@@ -147,8 +148,14 @@ export class ProductionStages extends Context.Service<ProductionStages, {
                 now
               })
             })
-            // Each stage commits what it has before it leaves (its scope's finalizer); a failure of one stops both.
-            return yield* Effect.all([Effect.scoped(reading), Effect.scoped(merging)], { concurrency: "unbounded" }).pipe(
+            // Each stage commits what it has before it leaves (its scope's finalizer). A consumer that kafkajs
+            // gave up on starts over with the shared backoff (its partitions are taken over again); a failure
+            // that retrying cannot fix stops both stages.
+            const restarting = (stage: typeof reading, what: string) =>
+              retryKafkaEffect(Effect.scoped(stage), { what, key: `stage:${what}`, notices })
+            return yield* Effect.all([restarting(reading, `reading ${topic}`), restarting(merging, `merging ${internalTopic}`)], {
+              concurrency: "unbounded"
+            }).pipe(
               Effect.andThen(Effect.never)
             )
           })

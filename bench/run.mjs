@@ -746,12 +746,14 @@ const kafkaThroughput = async (env, partitions) => {
         const out = path.join(WORK, `kafka-${partitions}p-${i}`)
         const group = `bench-${Date.now()}-${i}`
         const alerts = `bench-alerts-${Date.now()}`
-        made.groups.push(group)
-        made.topics.push(alerts)
+        // Production mode's stage 2 has its own group and internal topic (`<group>-windows`, `<group>-partials`).
+        made.groups.push(group, `${group}-windows`)
+        made.topics.push(alerts, `${group}-partials`)
         const an = run([
           MAIN, "analyze", "--mode", "production", "--topic", topic, "--partitions", String(partitions), "--group-id", group,
           "--alerts-topic", alerts, "--trigger", "200ms",
-          "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+          // No --checkpoint: production mode keeps its state in Kafka and refuses the flag.
+          "--output", path.join(out, "output"), "--clean"
         ], { env })
         const points = []
         let buffer = ""
@@ -825,7 +827,7 @@ const kafkaLatency = async (env) => {
   const an = run([
     MAIN, "analyze", "--mode", "production", "--topic", topic, "--alerts-topic", alertsTopic, "--partitions", "1",
     "--group-id", `bench-lat-an-${stamp}`, "--trigger", "1h",
-    "--output", path.join(out, "output"), "--checkpoint", path.join(out, "checkpoint"), "--clean"
+    "--output", path.join(out, "output"), "--clean"
   ], { env })
   an.stdout.resume()
   const timestamp = new Date().toISOString()
@@ -853,7 +855,10 @@ const kafkaLatency = async (env) => {
   await an.exited
   await consumer.disconnect()
   await producer.disconnect()
-  await deleteKafkaLeftovers({ topics: [topic, alertsTopic], groups: [`bench-lat-${stamp}`, `bench-lat-an-${stamp}`] })
+  await deleteKafkaLeftovers({
+    topics: [topic, alertsTopic, `bench-lat-an-${stamp}-partials`],
+    groups: [`bench-lat-${stamp}`, `bench-lat-an-${stamp}`, `bench-lat-an-${stamp}-windows`]
+  })
   const valid = latencies.filter(Number.isFinite)
   const p99 = valid.length === latencies.length ? percentile(valid, 99) : Infinity
   row({

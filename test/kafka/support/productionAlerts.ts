@@ -1,0 +1,48 @@
+/**
+ * The alerts topic of production mode against the per-partition reference
+ * (partitionReference.ts), by the README's rule for production mode ("What
+ * follows"): an alert fires when the partial counts merged from the
+ * partitions pass the threshold, so its `unique_ips` counts the IPs of every
+ * error merged by then, which can be more than --threshold + 1 errors, and it
+ * is capped at --threshold + 1.
+ *
+ * What was merged when it fired is a union of per-partition prefixes of the
+ * cell's non-late errors holding at least threshold + 1 of them. Such a union
+ * holds one of exactly threshold + 1 (shorten its prefixes), so its distinct
+ * IPs are at least the smallest value the reference lists for the cell; and it
+ * is part of the whole cell, so they are at most the cell's final count. Below
+ * 4096 distinct IPs the count is exact.
+ */
+import { expect } from "vitest"
+import type { PartitionRefResult } from "../../analyzer/partitionReference.ts"
+
+export const expectProductionAlerts = (
+  messages: ReadonlyArray<{ readonly key: string | null; readonly value: string; readonly offset?: number }>,
+  truth: PartitionRefResult,
+  threshold: number
+): void => {
+  const keys = messages.map((m) => m.key ?? "<no key>")
+  const duplicated = new Set(keys.filter((k, i) => keys.indexOf(k) !== i))
+  const copies = messages.filter((m) => duplicated.has(m.key ?? "<no key>")).slice(0, 12)
+    .map((m) => `${m.offset ?? "?"} ${m.key} ${JSON.parse(m.value).alert_timestamp}`)
+  expect(keys.length - new Set(keys).size, `duplicate alerts: ${[...duplicated].slice(0, 5)}\n${copies.join("\n")}`).toBe(0)
+  expect([...keys].sort()).toEqual(truth.alerts.map((a) => `${a.window_start}|${a.status}`).sort())
+  const reference = new Map(truth.alerts.map((a) => [`${a.window_start}|${a.status}`, a]))
+  const finalIps = new Map(truth.rows.map((r) => [`${r.window_start}|${r.status}`, r.unique_ips]))
+  const off: Array<string> = []
+  for (const m of messages) {
+    const alert = JSON.parse(m.value)
+    const ref = reference.get(m.key!)!
+    expect(Object.keys(alert).sort()).toEqual(
+      ["alert", "alert_timestamp", "error_count", "status", "unique_ips", "window_end", "window_start"]
+    )
+    expect([alert.window_start, alert.window_end, alert.status, alert.error_count, alert.alert], m.key!).toEqual(
+      [ref.window_start, ref.window_end, ref.status, threshold + 1, "ALERTE : Nombre d'erreurs élevé"]
+    )
+    expect(alert.alert_timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    const low = Math.min(...ref.uniqueIps)
+    const high = Math.min(threshold + 1, finalIps.get(m.key!)!)
+    if (!(alert.unique_ips >= low && alert.unique_ips <= high)) off.push(`${m.key}: ${alert.unique_ips} not in [${low}, ${high}]`)
+  }
+  expect(off, "alert unique_ips outside what the merged errors can have had").toEqual([])
+}

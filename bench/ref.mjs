@@ -11,6 +11,8 @@
 //   node bench/ref.mjs tcp-json PORT SECONDS     connect, split lines, JSON.parse every line for SECONDS
 //   node bench/ref.mjs distinct FILE             exact distinct IPs and URLs of a JSON file, and the RSS it takes
 //   node bench/ref.mjs kafka-consume TOPIC N     raw kafkajs consumer (eachBatch), counts N messages
+//   node bench/ref.mjs kafka-group TOPIC GROUP   one member of consumer group GROUP: JSON.parse every message, count
+//                                                errors, commit after every batch (kafkajs's default); reports on SIGTERM
 //   node bench/ref.mjs append-file FILE RATE S   a log writer: appends JSON lines to FILE at RATE lines/s for S seconds ("written N" on stdout)
 //   node bench/ref.mjs follow-count FILE         plain tail -f: fs.watch + read loop counting lines, "lines read N" every 200 ms
 import * as fs from "node:fs"
@@ -212,6 +214,33 @@ switch (mode) {
         }
       }
     })
+    break
+  }
+  case "kafka-group": {
+    // The plain-Node counterpart of one analyzer process sharing a topic: the same group settings
+    // as loglens's (session 6 s, heartbeat 1 s, 500 ms fetch wait), none of its work beyond JSON.parse.
+    const { Kafka, logLevel } = await import("kafkajs")
+    const [topic, groupId] = args
+    const kafka = new Kafka({ clientId: "bench-ref-group", brokers: (process.env.KAFKA_BROKERS ?? "localhost:9092").split(","), logLevel: logLevel.NOTHING })
+    const consumer = kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 500 })
+    let lines = 0, errors = 0
+    process.on("SIGTERM", async () => {
+      await consumer.disconnect().catch(() => undefined)
+      report({ lines, errors })
+      process.exit(0)
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          if (m.value === null) continue
+          lines++
+          if (JSON.parse(m.value.toString()).status >= 400) errors++
+        }
+      }
+    })
+    process.stderr.write("ref: consuming\n")
     break
   }
   case "append-file": {

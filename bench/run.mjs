@@ -3,8 +3,9 @@
 //
 // Env: BENCH_RUNS (3), BENCH_LINES (1000000), BENCH_E2E_SECONDS (30), BENCH_E2E_RATE (800000),
 //      BENCH_ONLY (comma list of figure numbers), KAFKA_BROKERS (localhost:9092), BENCH_KAFKA_LINES (500000),
-//      BENCH_LATENCY_SAMPLES (50), BENCH_FOLLOW_RATE (200000), BENCH_FOLLOW_SECONDS (20).
-import { spawn } from "node:child_process"
+//      BENCH_LATENCY_SAMPLES (50), BENCH_FOLLOW_RATE (200000), BENCH_FOLLOW_SECONDS (20),
+//      BENCH_GROUP_LINES (1000000), BENCH_GROUP_SIZES (1,2,3), BENCH_PARTIALS_RATES (100,1000), BENCH_PARTIALS_SECONDS (20).
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
@@ -23,6 +24,10 @@ const KAFKA_LINES = Number(process.env.BENCH_KAFKA_LINES ?? 500_000)
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 50)
 const FOLLOW_RATE = Number(process.env.BENCH_FOLLOW_RATE ?? 200_000)
 const FOLLOW_SECONDS = Number(process.env.BENCH_FOLLOW_SECONDS ?? 20)
+const GROUP_LINES = Number(process.env.BENCH_GROUP_LINES ?? 1_000_000)
+const GROUP_SIZES = (process.env.BENCH_GROUP_SIZES ?? "1,2,3").split(",").map(Number)
+const PARTIALS_RATES = (process.env.BENCH_PARTIALS_RATES ?? "100,1000").split(",").filter(Boolean).map(Number)
+const PARTIALS_SECONDS = Number(process.env.BENCH_PARTIALS_SECONDS ?? 20)
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(Number)) : undefined
 const BROKERS = process.env.KAFKA_BROKERS ?? "localhost:9092"
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "loglens-bench-"))
@@ -474,6 +479,385 @@ const figures = {
         `SSE frames received ${frames.join(" / ")}`
     })
   }
+}
+
+// Figures 14 and 15 share one bench: measured once per bench run, by whichever runs first.
+let groupBenchResult
+
+Object.assign(figures, {
+  async 14() {
+    const reason = await kafkaUnavailable()
+    if (reason !== undefined) {
+      row({ figure: "14. N analyzers in one consumer group", value: `not measured: ${reason}`, reference: "—", ratio: "—", target: "", pass: "NOT MEASURED", runs: "" })
+      return
+    }
+    groupBenchResult ??= await groupBench(GROUP_SIZES, true)
+    const { truth, results } = groupBenchResult
+    for (const n of GROUP_SIZES) {
+      const { loglens, reference } = results.get(n)
+      const rate = median(loglens.map((r) => r.rate)), refRate = median(reference.map((r) => r.rate))
+      const cpu = median(loglens.map((r) => r.cpuPerMillion)), refCpu = median(reference.map((r) => r.cpuPerMillion))
+      const wrong = loglens.flatMap((r, i) => r.problems.map((p) => `run ${i + 1}: ${p}`))
+      for (const w of wrong) notes.push(`figure 14, N = ${n}: ${w}`)
+      const perRun = (rs) => rs.map((r) =>
+        `${fmt(r.rate)} ev/s ${r.cpuPerMillion.toFixed(2)} CPU s/M (joined ${r.joinSeconds.toFixed(1)} s after start with ${fmt(r.committedAtJoin)} committed; ` +
+        `from start ${fmt(r.fromStartRate)} ev/s ${r.fromStartCpuPerMillion.toFixed(2)} CPU s/M; lines read ${fmt(r.linesRead)})`).join(" / ")
+      row({
+        figure: `14. ${n} analyzer process${n === 1 ? "" : "es"} in one group, ${GROUP_PARTITIONS}-partition backlog of ${fmt(truth.lines)} lines (10 % errors), joined → all committed`,
+        value: `${fmt(rate)} events/s, ${cpu.toFixed(2)} CPU s per M events`,
+        reference: `${fmt(refRate)} events/s, ${refCpu.toFixed(2)} CPU s per M events (${n} plain kafkajs consumer${n === 1 ? "" : "s"} in one group, JSON.parse per line)`,
+        ratio: `${ratio(rate, refRate)} (CPU ${ratio(cpu, refCpu)})`,
+        target: "every line once: errors/, windows/ and alerts equal the topic's own counts",
+        pass: verdict(wrong.length === 0),
+        runs: `${perRun(loglens)} | ref ${perRun(reference)}`
+      })
+    }
+  },
+
+  async 15() {
+    const reason = await kafkaUnavailable()
+    if (reason !== undefined) {
+      row({ figure: "15. internal topic bytes per input byte", value: `not measured: ${reason}`, reference: "—", ratio: "—", target: "≤ 2 % at 10 % errors", pass: "NOT MEASURED", runs: "" })
+      return
+    }
+    // Alone (BENCH_ONLY=15), one analyzer's runs and no reference.
+    groupBenchResult ??= await groupBench([1], false)
+    const { truth, results } = groupBenchResult
+    const one = results.get(1)?.loglens ?? []
+    if (one.length === 0) throw new Error("figure 15 needs the N = 1 runs of figure 14 (BENCH_GROUP_SIZES without 1)")
+    const share = median(one.map((r) => r.partials.valueBytes / truth.valueBytes))
+    const others = [...results].filter(([n]) => n !== 1)
+      .map(([n, { loglens }]) => `N = ${n}: ${loglens.map((r) => pct(r.partials.valueBytes / truth.valueBytes)).join(" / ")}`)
+    row({
+      figure: `15. internal topic bytes per input byte, 1 analyzer, ${fmt(truth.lines)} lines with ${pct(truth.errors / truth.lines)} errors`,
+      value: `${pct(share)} (${fmt(median(one.map((r) => r.partials.valueBytes)))} B of partials and reports)`,
+      reference: `${fmt(truth.valueBytes)} B of input values`, ratio: "—",
+      target: "≤ 2 % at 10 % errors", pass: verdict(one.every((r) => r.partials.valueBytes / truth.valueBytes <= 0.02)),
+      runs: one.map((r) => `${pct(r.partials.valueBytes / truth.valueBytes)}: ${fmt(r.partials.messages)} messages (${fmt(r.partials.cells)} cells, ` +
+        `${fmt(r.partials.reports)} reports), keys ${fmt(r.partials.keyBytes)} B`).join(" / ") + (others.length ? `; ${others.join("; ")}` : "")
+    })
+    // The same ratio for a live topic: per epoch, a report per partition and a cell per (window, status) touched.
+    for (const rate of PARTIALS_RATES) {
+      const r = await livePartials(rate)
+      row({
+        figure: `15b. internal topic bytes per input byte, live: 1 analyzer, generator at --rate ${fmt(rate)} for ${PARTIALS_SECONDS} s (${GROUP_PARTITIONS} partitions, 10 % errors)`,
+        value: `${pct(r.partials.valueBytes / r.inputBytes)} (${fmt(r.partials.valueBytes)} B of partials and reports)`,
+        reference: `${fmt(r.inputBytes)} B of input values (${fmt(r.lines)} lines)`, ratio: "—",
+        target: "≤ 2 % at 10 % errors", pass: verdict(r.partials.valueBytes / r.inputBytes <= 0.02),
+        runs: `1 run: ${fmt(r.partials.messages)} messages (${fmt(r.partials.cells)} cells, ${fmt(r.partials.reports)} reports); ` +
+          `analyzer CPU ${(r.cpuShare * 100).toFixed(1)} % of a core while the generator ran`
+      })
+    }
+  }
+})
+
+/**
+ * Figure 15b: one analyzer joins a fresh 6-partition topic, then the generator writes to it at `rate`
+ * for PARTIALS_SECONDS; once the group has committed every line, the internal topic is read.
+ */
+const livePartials = async (rate) => {
+  const { Kafka, logLevel } = await import("kafkajs")
+  const env = { ...process.env, KAFKA_BROKERS: BROKERS }
+  const kafka = new Kafka({ clientId: "bench-live", brokers: BROKERS.split(","), logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  const stamp = Date.now()
+  const [topic, group, alerts] = [`bench-live-${rate}-${stamp}`, `bench-live-an-${rate}-${stamp}`, `bench-live-alerts-${stamp}`]
+  const made = { topics: [topic, alerts, `${group}-partials`], groups: [group, `${group}-windows`] }
+  let an
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: GROUP_PARTITIONS }], waitForLeaders: true })
+    an = run([
+      MAIN, "analyze", "--mode", "production", "--topic", topic, "--group-id", group, "--alerts-topic", alerts,
+      "--trigger", "1h", "--output", path.join(WORK, `live-${rate}`, "output")
+    ], { env })
+    an.stdout.resume()
+    await waitFor(an, /analysing/, 60_000)
+    for (let joined = false; !joined; await sleep(100)) {
+      const { groups: [g] } = await admin.describeGroups([group])
+      joined = g?.state === "Stable" && g.members.length === 1
+    }
+    const count = Math.round(rate * PARTIALS_SECONDS)
+    const gen = run([
+      MAIN, "generate", "--mode", "production", "--topic", topic, "--rate", String(rate), "--count", String(count),
+      "--seed", "live", "--status-dist", "90", "5", "5"
+    ], { env })
+    gen.stdout.resume()
+    const cpu0 = cpuSecondsOf(an.pid), t0 = now()
+    if ((await gen.exited) !== 0) throw new Error(`Kafka generator failed: ${gen.stderrText()}`)
+    const cpuShare = (cpuSecondsOf(an.pid) - cpu0) / ((now() - t0) / 1000)
+    const deadline = now() + 60_000
+    for (let committed = 0; committed < count; await sleep(200)) {
+      if (now() > deadline) throw new Error(`the analyzer committed ${committed} of ${count} lines`)
+      const [fetched] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+      committed = fetched.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
+    }
+    let inputBytes = 0, lines = 0
+    await readTopic(kafka, admin, topic, (m) => {
+      lines++
+      inputBytes += m.value.length
+    })
+    const partials = { messages: 0, cells: 0, reports: 0, valueBytes: 0 }
+    await readTopic(kafka, admin, `${group}-partials`, (m) => {
+      partials.messages++
+      partials.valueBytes += m.value?.length ?? 0
+      if (m.value?.[2] === 0x72) partials.reports++
+      else partials.cells++
+    })
+    return { inputBytes, lines, partials, cpuShare }
+  } finally {
+    if (an !== undefined) {
+      an.kill("SIGTERM")
+      await an.exited
+    }
+    await admin.disconnect()
+    await deleteKafkaLeftovers(made)
+  }
+}
+
+const pct = (x) => `${(x * 100).toFixed(2)} %`
+
+const GROUP_PARTITIONS = 6
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+/** User + system CPU seconds a live process has used so far (Linux /proc; NaN elsewhere). */
+const cpuSecondsOf = (pid) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return NaN
+  }
+}
+
+/**
+ * Every message of `topic` up to its end offsets as they are now, read_committed (aborted
+ * transactions and their markers left out); `onMessage` for each. Its own group, deleted after.
+ */
+const readTopic = async (kafka, admin, topic, onMessage) => {
+  const offsets = await admin.fetchTopicOffsets(topic)
+  const ends = new Map(offsets.map((o) => [o.partition, Number(o.high)]))
+  const pending = new Set(offsets.filter((o) => Number(o.high) > Number(o.low)).map((o) => o.partition))
+  if (pending.size === 0) return
+  const groupId = `bench-read-${process.pid}-${Date.now()}`
+  const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20 })
+  let finished
+  const done = new Promise((resolve) => (finished = resolve))
+  // After every batch, the ones made only of transaction markers too: a partition is read when its end is.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (Number(payload.lastOffset) + 1 >= ends.get(payload.partition)) pending.delete(payload.partition)
+    if (pending.size === 0) finished()
+  })
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({ eachBatch: async ({ batch }) => batch.messages.forEach(onMessage) })
+    if (await Promise.race([done.then(() => false), sleep(180_000).then(() => true)])) throw new Error(`reading ${topic} did not reach its end`)
+  } finally {
+    await consumer.disconnect()
+    await admin.deleteGroups([groupId]).catch(() => undefined)
+  }
+}
+
+const windowMs = 30_000 // the analyzer's default --window
+
+/**
+ * Figure 14 (and 15's input): the generator fills a fresh 6-partition topic with GROUP_LINES lines
+ * (90 5 5: 10 % errors), the bench reads it back once for the truth (lines, value bytes, errors per
+ * (window, status)), then for each N: RUNS times N analyzers (fresh group, one shared --output) and,
+ * when `withReference`, N plain kafkajs consumers (fresh group), in turn.
+ */
+const groupBench = async (sizes, withReference) => {
+  const { Kafka, logLevel } = await import("kafkajs")
+  const env = { ...process.env, KAFKA_BROKERS: BROKERS }
+  const kafka = new Kafka({ clientId: "bench-group", brokers: BROKERS.split(","), logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  const topic = `bench-group-${Date.now()}`
+  const made = { topics: [topic], groups: [] }
+  try {
+    let t = now()
+    const gen = run([
+      MAIN, "generate", "--mode", "production", "--topic", topic, "--partitions", String(GROUP_PARTITIONS), "--rate", "0",
+      "--count", String(GROUP_LINES), "--seed", "group", "--status-dist", "90", "5", "5"
+    ], { env })
+    gen.stdout.resume()
+    if ((await gen.exited) !== 0) throw new Error(`Kafka generator failed: ${gen.stderrText()}`)
+    const produceSeconds = (now() - t) / 1000
+    const truth = { lines: 0, valueBytes: 0, errors: 0, cells: new Map() }
+    t = now()
+    await readTopic(kafka, admin, topic, (m) => {
+      truth.lines++
+      truth.valueBytes += m.value.length
+      const r = JSON.parse(m.value.toString())
+      if (r.status >= 400) {
+        truth.errors++
+        const key = `${Math.floor(Date.parse(r.timestamp) / windowMs) * windowMs}|${r.status}`
+        truth.cells.set(key, (truth.cells.get(key) ?? 0) + 1)
+      }
+    })
+    if (truth.lines !== GROUP_LINES) throw new Error(`the topic holds ${truth.lines} lines, not ${GROUP_LINES}`)
+    notes.push(
+      `Figure 14: the generator produced ${fmt(GROUP_LINES)} lines (${fmt(truth.valueBytes)} B, ${fmt(truth.errors)} errors in ` +
+      `${truth.cells.size} (window, status) cells) to \`${topic}\` (${GROUP_PARTITIONS} partitions) in ${produceSeconds.toFixed(1)} s; ` +
+      `the bench read them back for the truth in ${((now() - t) / 1000).toFixed(1)} s.`
+    )
+    const total = (await admin.fetchTopicOffsets(topic)).reduce((sum, o) => sum + Number(o.high), 0)
+    const results = new Map()
+    for (const n of sizes) {
+      const entry = { loglens: [], reference: [] }
+      results.set(n, entry)
+      for (let i = 0; i < RUNS; i++) {
+        entry.loglens.push(await groupRun({ kafka, admin, env, made, topic, total, truth, n, i, kind: "loglens" }))
+        if (withReference) entry.reference.push(await groupRun({ kafka, admin, env, made, topic, total, truth, n, i, kind: "reference" }))
+      }
+    }
+    return { truth, results }
+  } finally {
+    await admin.disconnect()
+    await deleteKafkaLeftovers(made)
+  }
+}
+
+/**
+ * One run of figure 14: N processes started together on `topic` with a fresh group; the bench polls the
+ * group every 50 ms (its state and members, and its committed offsets). Measured from the first poll
+ * that sees the group Stable with N members to the first that sees every partition committed at its
+ * end offset; events = lines committed in that interval, CPU = the N processes' user + system CPU in
+ * it (/proc). The same from the start (spawn) too. Then, for loglens, the outputs are checked
+ * against `truth` once every window has closed (--idle-timeout 2s), and the internal topic is read.
+ */
+const groupRun = async ({ kafka, admin, env, made, topic, total, truth, n, i, kind }) => {
+  const stamp = `${Date.now()}-${i}`
+  const group = `bench-group-${kind === "loglens" ? "an" : "ref"}-${n}-${stamp}`
+  const alerts = `bench-group-alerts-${stamp}`
+  const out = path.join(WORK, `group-${kind}-${n}-${i}`, "output")
+  made.groups.push(group)
+  if (kind === "loglens") {
+    made.groups.push(`${group}-windows`)
+    made.topics.push(alerts, `${group}-partials`)
+  }
+  const args = kind === "loglens"
+    ? [
+      MAIN, "analyze", "--mode", "production", "--topic", topic, "--group-id", group, "--alerts-topic", alerts,
+      "--trigger", "1h", "--idle-timeout", "2s", "--output", out
+    ]
+    : [REF, "kafka-group", topic, group]
+  const t0 = now()
+  const procs = Array.from({ length: n }, () => run(args, { env }))
+  for (const p of procs) p.stdout.resume()
+  let joined, done
+  try {
+    while (done === undefined) {
+      const exited = procs.find((p) => p.exitCode !== null || p.signalCode !== null)
+      if (exited) throw new Error(`a ${kind} process ended early: ${exited.stderrText().slice(-1500)}`)
+      if (now() - t0 > 300_000) throw new Error(`${kind} × ${n}: not all committed after 300 s`)
+      const [{ groups: [described] }, [fetched]] = await Promise.all([
+        admin.describeGroups([group]),
+        admin.fetchOffsets({ groupId: group, topics: [topic] })
+      ])
+      const at = now()
+      const cpu = procs.reduce((sum, p) => sum + cpuSecondsOf(p.pid), 0)
+      const committed = (fetched?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
+      if (joined === undefined && described?.state === "Stable" && described.members.length === n) joined = { at, cpu, committed }
+      if (committed >= total) done = { at, cpu }
+      else await sleep(50)
+    }
+    // The group became Stable with N members only after everything was committed: count from the start.
+    joined ??= { at: done.at, cpu: done.cpu, committed: total, never: true }
+    const problems = []
+    if (joined.never) problems.push(`the group was never seen Stable with ${n} members before all was committed`)
+    let partials, linesRead = NaN
+    if (kind === "loglens") {
+      problems.push(...await checkGroupOutput(out, truth, kafka, admin, alerts))
+      partials = { messages: 0, cells: 0, reports: 0, valueBytes: 0, keyBytes: 0 }
+      await readTopic(kafka, admin, `${group}-partials`, (m) => {
+        partials.messages++
+        partials.valueBytes += m.value?.length ?? 0
+        partials.keyBytes += m.key?.length ?? 0
+        if (m.value?.[2] === 0x72 /* {"r": a report */) partials.reports++
+        else partials.cells++
+      })
+    }
+    for (const p of procs) p.kill("SIGTERM")
+    const codes = await Promise.all(procs.map((p) => Promise.race([p.exited, sleep(60_000).then(() => "hung")])))
+    codes.forEach((code, k) => {
+      if (code !== 0) problems.push(`process ${k + 1} of ${n} exited with ${code} after SIGTERM: ${procs[k].stderrText().slice(-500)}`)
+    })
+    if (kind === "loglens") {
+      linesRead = procs.reduce((sum, p) => {
+        try {
+          return sum + analyzerSummary(p.stderrText()).lines
+        } catch {
+          return NaN
+        }
+      }, 0)
+    } else {
+      linesRead = procs.reduce((sum, p) => sum + (/ref: (\{.*\})/.exec(p.stderrText()) ? JSON.parse(/ref: (\{.*\})/.exec(p.stderrText())[1]).lines : NaN), 0)
+    }
+    const events = total - joined.committed
+    const seconds = (done.at - joined.at) / 1000
+    return {
+      rate: seconds > 0 ? events / seconds : NaN,
+      cpuPerMillion: ((done.cpu - joined.cpu) / events) * 1e6,
+      fromStartRate: total / ((done.at - t0) / 1000),
+      fromStartCpuPerMillion: (done.cpu / total) * 1e6,
+      joinSeconds: (joined.at - t0) / 1000,
+      committedAtJoin: joined.committed,
+      linesRead,
+      partials,
+      problems
+    }
+  } finally {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL")
+  }
+}
+
+/** Reads a folder's published part files (`part-*.jsonl`) as lines. */
+const partLines = (folder) =>
+  (fs.existsSync(folder) ? fs.readdirSync(folder) : [])
+    .filter((f) => f.startsWith("part-") && f.endsWith(".jsonl"))
+    .flatMap((f) => fs.readFileSync(path.join(folder, f), "utf8").split("\n").filter(Boolean))
+
+/**
+ * What N analyzers wrote to their shared --output, and to the alerts topic, against the topic's own
+ * counts: every error line once in errors/, nothing rejected, one row per (window, status) with its
+ * count once every window closed (waited for up to 60 s), one alert per row above the threshold (100).
+ */
+const checkGroupOutput = async (out, truth, kafka, admin, alertsTopic) => {
+  const problems = []
+  const rowsNow = () => partLines(path.join(out, "windows")).map((l) => JSON.parse(l))
+  const deadline = now() + 60_000
+  let rows = rowsNow()
+  while (rows.reduce((s, r) => s + r.error_count, 0) < truth.errors && now() < deadline) {
+    await sleep(200)
+    rows = rowsNow()
+  }
+  const errorLines = partLines(path.join(out, "errors")).length
+  if (errorLines !== truth.errors) problems.push(`errors/ holds ${errorLines} lines, the topic ${truth.errors} errors`)
+  const rejected = partLines(path.join(out, "rejected")).length
+  if (rejected !== 0) problems.push(`rejected/ holds ${rejected} lines`)
+  const seen = new Map()
+  for (const r of rows) {
+    const key = `${Date.parse(r.window_start)}|${r.status}`
+    if (seen.has(key)) problems.push(`window row ${key} written twice`)
+    seen.set(key, r.error_count)
+  }
+  for (const [key, count] of truth.cells) {
+    if (seen.get(key) !== count) problems.push(`window ${key}: ${seen.get(key) ?? "no row"} errors in windows/, ${count} in the topic`)
+  }
+  for (const key of seen.keys()) if (!truth.cells.has(key)) problems.push(`window ${key} in windows/ has no errors in the topic`)
+  const expectedAlerts = [...truth.cells.values()].filter((c) => c > 100).length
+  let alerts = 0
+  await readTopic(kafka, admin, alertsTopic, () => alerts++)
+  if (alerts !== expectedAlerts) problems.push(`${alerts} alerts on the alerts topic, ${expectedAlerts} (window, status) cells above 100 errors`)
+  return problems
 }
 
 /** Replays `file` (JSON); `withHttp`: serves --http on a free port and keeps an SSE client (a dashboard's stream) reading. */

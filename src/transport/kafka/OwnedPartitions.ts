@@ -92,6 +92,8 @@ export interface OwnedPartitionsOptions<S> {
   readonly notices: KafkaNotices
   /** For messages: "reading http-logs", "merging the partial aggregates". */
   readonly what: string
+  /** Where kafkajs starts a partition that has no committed offset; `recover` seeks anyway. */
+  readonly fromBeginning: boolean
   /** Fetch limits (kafkajs's defaults when left out). */
   readonly fetch?: { readonly maxBytesPerPartition?: number; readonly maxBytes?: number } | undefined
 }
@@ -210,6 +212,7 @@ export const runOwnedPartitions = <S>(
             slot.next = from
             slot.status = "ready"
             consumer.seek({ topic, partition: slot.partition, offset: String(from) })
+            consumer.resume([{ topic, partitions: [slot.partition] }])
           } catch (e) {
             await producer.disconnect().catch(() => undefined)
             throw e
@@ -233,6 +236,9 @@ export const runOwnedPartitions = <S>(
           continue
         }
         if (slot !== undefined && slot.status === "recovering") continue
+        // Not fetched before it is recovered: kafkajs would otherwise start it at the committed offset on
+        // its own, and reset (and commit) one outside the log before `recover` could say so.
+        consumer.pause([{ topic, partitions: [partition] }])
         const fresh: Slot<S> = {
           partition, generation, status: "recovering", state: undefined, producer: undefined, next: 0, lock: Promise.resolve()
         }
@@ -268,6 +274,7 @@ export const runOwnedPartitions = <S>(
           await work.aborted().catch(() => undefined)
           const error = kafkaError(`${options.what}: committing ${topic}[${slot.partition}]`, e)
           await dropSlot(slot, "lost")
+          consumer.pause([{ topic, partitions: [slot.partition] }])
           if (error.reason === "ProducerFenced") {
             notices.notice(
               `fenced:${topic}:${slot.partition}`,
@@ -324,7 +331,7 @@ export const runOwnedPartitions = <S>(
     )
 
     yield* retryKafka(() => consumer.connect(), { what: `${options.what}: connecting`, key: `own-connect:${groupId}`, notices })
-    yield* retryKafka(() => consumer.subscribe({ topics: [topic], fromBeginning: true }), {
+    yield* retryKafka(() => consumer.subscribe({ topics: [topic], fromBeginning: options.fromBeginning }), {
       what: `${options.what}: subscribing to ${topic}`,
       key: `own-subscribe:${groupId}`,
       notices

@@ -79,7 +79,8 @@ export const partitionReader = (options: PartitionReaderOptions): PartitionOwner
   return {
     recover: async (partition: number, committed: Committed | undefined, range: PartitionRange) => {
       const commit = decodePartitionCommit(committed?.metadata)
-      if (committed !== undefined && commit === undefined) {
+      // No metadata: a plain commit (kafkajs's own reset of an offset outside the log, another tool).
+      if (committed !== undefined && commit === undefined && committed.metadata) {
         notices.notice(
           `foreign-commit:${topic}:${partition}`,
           `loglens: the consumer group's offset for ${topic}[${partition}] (${committed.offset}) was not committed by this ` +

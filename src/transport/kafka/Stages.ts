@@ -99,7 +99,8 @@ export class ProductionStages extends Context.Service<ProductionStages, {
           Effect.gen(function*() {
             yield* Effect.forkScoped(pollEnds)
             const reading = runOwnedPartitions({
-              kafka: makeKafka(settings, notices, "analyzer"),
+              kafka: makeKafka(settings, notices, "analyzer", { resetPolicy: options.startingOffsets }),
+              fromBeginning: options.startingOffsets === "earliest",
               admin,
               topic,
               groupId,
@@ -124,7 +125,8 @@ export class ProductionStages extends Context.Service<ProductionStages, {
               })
             })
             const merging = runOwnedPartitions({
-              kafka: makeKafka(settings, notices, "analyzer-windows"),
+              kafka: makeKafka(settings, notices, "analyzer-windows", { resetPolicy: "earliest" }),
+              fromBeginning: true,
               admin,
               topic: internalTopic,
               groupId: windowGroupOf(groupId),

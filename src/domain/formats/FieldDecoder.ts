@@ -39,6 +39,11 @@ export abstract class FieldDecoder implements LineDecoder {
   // The Schema's record, when the line went the slow way.
   protected decoded: LogRecord | undefined = undefined
   private scratch = new Uint8Array(256)
+  // The `errors/` line `composeErrorLine` made for the last line, and where its ip and url start in it.
+  private composed: string | undefined = undefined
+  private composedIp = 0
+  private composedUrl = 0
+  private errorScratch = Buffer.allocUnsafe(512)
 
   abstract decodeAt(bytes: Uint8Array, start: number): number
   abstract decode(line: string): Verdict
@@ -62,10 +67,12 @@ export abstract class FieldDecoder implements LineDecoder {
   }
 
   ip(): string {
+    if (this.composed !== undefined) return this.composed.slice(this.composedIp, this.composedIp + this.ipEnd - this.ipStart)
     return this.decoded?.ip ?? this.field(this.ipStart, this.ipEnd)
   }
 
   url(): string {
+    if (this.composed !== undefined) return this.composed.slice(this.composedUrl, this.composedUrl + this.urlEnd - this.urlStart)
     return this.decoded?.url ?? this.field(this.urlStart, this.urlEnd)
   }
 
@@ -76,11 +83,53 @@ export abstract class FieldDecoder implements LineDecoder {
   errorLine(): string {
     if (this.decoded === undefined && !this.needsEscaping) {
       if (this.isCanonical) return this.lineText()
+      if (!this.nonAscii && this.bytes instanceof Buffer) return this.composeErrorLine(this.bytes)
       const { ip, method, status, timestamp, url } = this.record()
       return `{"timestamp":"${timestamp}","ip":"${ip}","method":"${method}","url":"${url}","status":${status}}`
     }
     const { ip, method, status, timestamp, url } = this.record()
     return JSON.stringify({ timestamp, ip, method, url, status })
+  }
+
+  /**
+   * The `errors/` line of an ASCII fast-path line in a Buffer, its bytes put together in a scratch
+   * Buffer and read back as one flat string: a string built from slices of the line would be a
+   * tree of pieces, which costs its allocations here and its flattening when the part is written.
+   * `ip()` and `url()` then slice it, so that the line itself is never decoded.
+   */
+  private composeErrorLine(bytes: Buffer): string {
+    const epochText = this.timestampIsEpoch ? formatInstant(this.eventTimeMs) : undefined
+    const timestampLength = epochText === undefined ? this.timestampEnd - this.timestampStart : epochText.length
+    const needed = ERROR_LINE_FIXED + timestampLength + (this.ipEnd - this.ipStart) + (this.methodEnd - this.methodStart) +
+      (this.urlEnd - this.urlStart)
+    if (this.errorScratch.length < needed) this.errorScratch = Buffer.allocUnsafe(needed * 2)
+    const out = this.errorScratch
+    let n = put(out, 0, TIMESTAMP_OPEN, 0, TIMESTAMP_OPEN.length)
+    if (epochText === undefined) {
+      n = put(out, n, bytes, this.timestampStart, this.timestampEnd)
+    } else {
+      for (let i = 0; i < epochText.length; i++) out[n++] = epochText.charCodeAt(i)
+    }
+    n = put(out, n, IP_OPEN, 0, IP_OPEN.length)
+    const ipAt = n
+    n = put(out, n, bytes, this.ipStart, this.ipEnd)
+    n = put(out, n, METHOD_OPEN, 0, METHOD_OPEN.length)
+    n = put(out, n, bytes, this.methodStart, this.methodEnd)
+    n = put(out, n, URL_OPEN, 0, URL_OPEN.length)
+    const urlAt = n
+    n = put(out, n, bytes, this.urlStart, this.urlEnd)
+    n = put(out, n, STATUS_OPEN, 0, STATUS_OPEN.length)
+    // A status is 100 to 599: three digits.
+    const status = this.status
+    out[n++] = 48 + Math.floor(status / 100)
+    out[n++] = 48 + (Math.floor(status / 10) % 10)
+    out[n++] = 48 + (status % 10)
+    out[n++] = 125
+    const line = out.toString("latin1", 0, n)
+    this.composed = line
+    this.composedIp = ipAt
+    this.composedUrl = urlAt
+    return line
   }
 
   /** Starts a line that is the span of `bytes` from `start`. */
@@ -114,6 +163,7 @@ export abstract class FieldDecoder implements LineDecoder {
 
   private reset(): void {
     this.decoded = undefined
+    this.composed = undefined
     this.nonAscii = false
     this.needsEscaping = false
     this.isCanonical = false
@@ -161,6 +211,21 @@ export abstract class FieldDecoder implements LineDecoder {
 }
 
 const EMPTY = new Uint8Array(0)
+
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (ch) => ch.charCodeAt(0))
+const TIMESTAMP_OPEN = ascii("{\"timestamp\":\"")
+const IP_OPEN = ascii("\",\"ip\":\"")
+const METHOD_OPEN = ascii("\",\"method\":\"")
+const URL_OPEN = ascii("\",\"url\":\"")
+const STATUS_OPEN = ascii("\",\"status\":")
+// The bytes of an `errors/` line besides its fields' own: the keys, quotes and separators, three digits and `}`.
+const ERROR_LINE_FIXED = TIMESTAMP_OPEN.length + IP_OPEN.length + METHOD_OPEN.length + URL_OPEN.length + STATUS_OPEN.length + 4
+
+/** Copies `from[start, end)` to `to` at `at`; returns the index after it. A loop: the pieces are short. */
+const put = (to: Uint8Array, at: number, from: Uint8Array, start: number, end: number): number => {
+  for (let i = start; i < end; i++) to[at++] = from[i]!
+  return at
+}
 const encoder = new TextEncoder()
 // In a `u` regular expression a surrogate pair is one code point, so this finds only lone halves.
 const LONE_SURROGATE = /\p{Cs}/u

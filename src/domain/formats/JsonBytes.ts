@@ -71,13 +71,20 @@ export const plainRunEnd = (view: DataView<ArrayBufferLike>, p: number, length: 
     const quote = x ^ 0x22222222
     const backslash = x ^ 0x5c5c5c5c
     // Per byte: below 0x20, or zero after the XOR (a quote, a backslash), or its top bit set.
-    if ((((x - 0x20202020) & ~x) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | x) & 0x80808080) {
-      return p
-    }
+    const flags = (((x - 0x20202020) & ~x) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | x) &
+      0x80808080
+    if (flags !== 0) return p + firstFlagged(flags)
     p += 4
   }
   return p
 }
+
+/**
+ * The index (0 to 3) of the lowest byte whose top bit is set in `flags` (not 0), which is the first
+ * of the word's four bytes in memory (little-endian). A borrow of the subtractions above can flag
+ * a byte after a flagged one, never before it, so the lowest flag is always a true one.
+ */
+export const firstFlagged = (flags: number): number => (31 - Math.clz32(flags & -flags)) >> 3
 
 export const isHexDigit = (c: number | undefined): boolean =>
   c !== undefined && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))

@@ -73,7 +73,7 @@ const analyzerArgs = (n: Names, o: { partitions: number; threshold: number; idle
   "analyze", "--mode", "production", "--kafka-broker", shared.brokers.join(","), "--topic", n.topic,
   "--partitions", String(o.partitions), "--group-id", n.group, "--alerts-topic", n.alerts, "--output", n.output,
   "--window", "30s", "--watermark", "10s", "--threshold", String(o.threshold), "--idle-timeout", o.idleTimeout,
-  "--commit-interval", "500ms", "--trigger", "5s"
+  "--commit-interval", "500ms", "--trigger", "1s"
 ]
 
 /** SIGTERM, then the exit (SIGKILL after `timeoutMs`). */
@@ -85,6 +85,12 @@ const terminate = async (child: Running, timeoutMs = 60_000): Promise<Finished> 
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Its last console report shows a watermark: it merges windows (stage 2) now. */
+const mergesWindows = (child: Running): boolean => {
+  const reports = [...child.stdout().matchAll(/^(?:Final )?Report at .*?, watermark (none yet|\S+)/gm)]
+  return reports.length > 0 && reports[reports.length - 1]![1] !== "none yet"
 }
 
 const alive = (child: Running) => child.child.exitCode === null && child.child.signalCode === null
@@ -335,7 +341,7 @@ describe("N analyzers in one consumer group (issue 12), real CLI, real broker", 
     const log: Array<string> = [`seed ${seed} (LOGLENS_SCALE_SEED=${seed} replays this input)`]
     log.push(`model: ${JSON.stringify(truth.counts)}, ${truth.rows.length} rows, ${truth.alerts.length} alerts`)
     // The input exercises what it should: late errors, rejections, cells on both sides of the threshold.
-    expect(truth.counts.late).toBeGreaterThan(10)
+    expect(truth.counts.late).toBeGreaterThanOrEqual(3)
     expect(truth.counts.rejected).toBeGreaterThan(10)
     expect(truth.alerts.length).toBeGreaterThan(5)
     expect(truth.rows.length - truth.alerts.length).toBeGreaterThan(5)
@@ -401,11 +407,11 @@ describe("N analyzers in one consumer group (issue 12), real CLI, real broker", 
     const seed = Number(process.env["LOGLENS_SCALE_SEED"] ?? Math.floor(Math.random() * 2 ** 31))
     const random = prng(seed ^ 0x2545f491)
     // 100 ms of event time per record and partition: 300 s, 10 windows of 1 800 lines.
-    const entries = makeEntries({ baseMs: baseMs(), partitions: PARTITIONS, perPartition: PER_PARTITION, stepMs: 100, seed })
+    const entries = makeEntries({ baseMs: baseMs(), partitions: PARTITIONS, perPartition: PER_PARTITION, stepMs: 100, seed, outOfOrder: 0.06 })
     const truth = groupTruth(entries, { windowMs: WINDOW_MS, watermarkMs: WATERMARK_MS, threshold: THRESHOLD })
     const log: Array<string> = [`seed ${seed} (LOGLENS_SCALE_SEED=${seed} replays this input)`]
     log.push(`model: ${JSON.stringify(truth.counts)}, ${truth.rows.length} rows, ${truth.alerts.length} alerts`)
-    expect(truth.counts.late).toBeGreaterThan(5)
+    expect(truth.counts.late).toBeGreaterThanOrEqual(3)
     expect(truth.alerts.length).toBeGreaterThan(5)
     expect(truth.rows.length - truth.alerts.length).toBeGreaterThan(5)
 
@@ -415,10 +421,10 @@ describe("N analyzers in one consumer group (issue 12), real CLI, real broker", 
     // partition idle (and its next records late by the idle rule) in the middle of the stream.
     const args = analyzerArgs(n, { partitions: PARTITIONS, threshold: THRESHOLD, idleTimeout: "8s" })
     /** Every analyzer started, in order; `current` those not killed. */
-    const all: Array<{ child: Running; name: string }> = []
+    const all: Array<{ child: Running; name: string; startedAt: number }> = []
     let instances = 0
     const startOne = () => {
-      const entry = { child: cli(args), name: `#${++instances}` }
+      const entry = { child: cli(args), name: `#${++instances}`, startedAt: Date.now() }
       all.push(entry)
       return entry
     }
@@ -469,16 +475,35 @@ describe("N analyzers in one consumer group (issue 12), real CLI, real broker", 
       return { ms: Date.now() - at, stalled, movedAt }
     }
     const recoveries: Array<number> = []
-    const killOne = async () => {
-      const victim = current()[Math.floor(random() * current().length)]!
+    const killOne = async (which: "any" | "merger") => {
+      // One that has been in the group long enough to own partitions (a restart takes a few seconds to join).
+      const settled = current().filter((a) => Date.now() - a.startedAt >= 10_000)
+      // The process that merges windows (stage 2, the one internal partition) is the one whose
+      // reports show a watermark; the others have no window of their own ("watermark none yet").
+      const mergers = current().filter((a) => mergesWindows(a.child))
+      const victim = which === "merger" && mergers.length === 1
+        ? mergers[0]!
+        : settled[Math.floor(random() * settled.length)]!
+      if (which === "merger") {
+        log.push(`${since()} ms: merging windows now: ${mergers.map((a) => a.name).join(", ") || "(none seen)"}`)
+        const windowsGroup = await describeGroup(`${n.group}-windows`, `${n.group}-partials`)
+        log.push(`  ${n.group}-windows: ${JSON.stringify(windowsGroup.members.map((m) => m.partitions))}`)
+      }
       victim.child.child.kill("SIGKILL")
       const at = Date.now()
-      log.push(`${since()} ms: SIGKILL ${victim.name}`)
+      log.push(`${since()} ms: SIGKILL ${victim.name}${mergesWindows(victim.child) ? " (it merges windows)" : ""}`)
       killed.add(victim.child)
       const end = await victim.child.done
       expect(end.signal).toBe("SIGKILL")
       const recovery = await untilAllMove(at, `partitions read again after SIGKILL of ${victim.name}`)
+      expect(recovery.stalled.length, `${victim.name} owned no partition when it was killed`).toBeGreaterThan(0)
       recoveries.push(recovery.ms)
+      if (which === "merger" && victim === mergers[0]) {
+        // Someone else merges windows again: its reports show a watermark.
+        const deadline = at + 60_000
+        while (Date.now() < deadline && !current().some((a) => a.child !== victim.child && mergesWindows(a.child))) await sleep(200)
+        log.push(`  windows merged again (a report with a watermark) ${Date.now() - at} ms after the kill`)
+      }
       log.push(
         `  every partition committed again ${recovery.ms} ms after the kill; ` +
           `stalled ones (the killed process's): ${JSON.stringify(recovery.stalled.map((p) => `${p} after ${recovery.movedAt.get(p)} ms`))}`
@@ -494,10 +519,11 @@ describe("N analyzers in one consumer group (issue 12), real CLI, real broker", 
     // The schedule counts from the start of the stream, once the first records are committed.
     await started
     await atOrAfter(8_000)
-    await killOne()
+    await killOne("any")
 
     await atOrAfter(22_000)
-    const frozen = current()[Math.floor(random() * current().length)]!
+    const settled = current().filter((a) => Date.now() - a.startedAt >= 10_000)
+    const frozen = settled[Math.floor(random() * settled.length)]!
     frozen.child.child.kill("SIGSTOP")
     const frozenAt = Date.now()
     const hiddenAtStop = partFiles(n.output, true)
@@ -523,9 +549,9 @@ describe("N analyzers in one consumer group (issue 12), real CLI, real broker", 
     log.push(`${since()} ms: a 4th analyzer joins (${fourth.name})`)
 
     await atOrAfter(44_000)
-    await killOne()
+    await killOne("merger")
     await atOrAfter(53_000)
-    await killOne()
+    await killOne("any")
 
     await production
     log.push(`${since()} ms: production done`)

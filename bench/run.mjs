@@ -1095,7 +1095,7 @@ const writeVariedJson = (file, count) => {
 }
 
 const kafkaUnavailable = async () => {
-  if (!fs.existsSync(path.join(ROOT, "dist/transport/kafka/Source.js"))) return "dist/transport/kafka/Source.js is missing (src/transport/kafka/ not built)"
+  if (!fs.existsSync(path.join(ROOT, "dist/transport/kafka/Stages.js"))) return "dist/transport/kafka/Stages.js is missing (src/transport/kafka/ not built)"
   const [host, port] = BROKERS.split(",")[0].split(":")
   const reachable = await new Promise((resolve) => {
     const s = net.connect({ host, port: Number(port) }, () => {

@@ -189,7 +189,83 @@ const layoutLines: fc.Arbitrary<Array<string>> = fc.array(
   )
 )
 
+/**
+ * Figure 9's shapes (bench/run.mjs): four layouts of real JSON access logs (compact with extras
+ * after the five fields, Python's spacing, reordered with `null` and booleans, extras first),
+ * timestamps with 0 to 9 fraction digits and any offset, and now and then a value the fast path
+ * must hand on.
+ */
+const variedLine: fc.Arbitrary<string> = fc.record({
+  layout: fc.nat({ max: 3 }),
+  timestamp: fc.oneof({ weight: 20, arbitrary: validTimestamp.map((t) => JSON.stringify(t)) }, jsonValueText("timestamp")),
+  ip: fc.oneof({ weight: 20, arbitrary: fc.ipV4().map((t) => JSON.stringify(t)) }, jsonValueText("ip")),
+  method: fc.oneof({ weight: 20, arbitrary: fc.constantFrom("GET", "POST", "HEAD").map((t) => JSON.stringify(t)) }, jsonValueText("method")),
+  url: fc.oneof({ weight: 20, arbitrary: url.map((t) => JSON.stringify(t)) }, jsonValueText("url")),
+  status: fc.oneof({ weight: 20, arbitrary: fc.constantFrom(200, 304, 400, 403, 404, 500, 503).map(String) }, jsonValueText("status")),
+  bytes: fc.oneof({ weight: 9, arbitrary: fc.nat({ max: 50_000 }).map(String) }, jsonValueText(undefined)),
+  seconds: fc.oneof({ weight: 9, arbitrary: fc.nat({ max: 5000 }).map((n) => String(n / 1000)) }, jsonValueText(undefined)),
+  agent: fc.oneof({ weight: 9, arbitrary: fc.constantFrom("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:126.0)").map((t) => JSON.stringify(t)) }, jsonValueText(undefined)),
+  cached: fc.constantFrom("true", "false", "null")
+}).map((r) => {
+  switch (r.layout) {
+    case 0:
+      return `{"timestamp":${r.timestamp},"ip":${r.ip},"method":${r.method},"url":${r.url},"status":${r.status},"bytes":${r.bytes},"user_agent":${r.agent},"request_time":${r.seconds}}`
+    case 1:
+      return `{"timestamp": ${r.timestamp}, "ip": ${r.ip}, "method": ${r.method}, "url": ${r.url}, "status": ${r.status}, "bytes": ${r.bytes}, "referer": "-"}`
+    case 2:
+      return `{"ip":${r.ip},"status":${r.status},"timestamp":${r.timestamp},"url":${r.url},"method":${r.method},"upstream":null,"cached":${r.cached}}`
+    default:
+      return `{"level":"info","host":"web-${r.bytes.length}","timestamp":${r.timestamp},"request_time":${r.seconds},"ip":${r.ip},"method":${r.method},"url":${r.url},"status":${r.status}}`
+  }
+})
+
+/**
+ * `line` inside a Buffer run (as a file or socket hands it over), through the byte path: if taken,
+ * the line is valid and its errors/ line, ip and url are the Schema's, asked for in the analysis's
+ * order (errors/ line first) and the other way round.
+ */
+const agreesInBuffer = (decoder: ReturnType<typeof makeDecoder>, line: string, expected: Expected): boolean => {
+  const run = Buffer.from(`{"x":1}\n${line}\n{"y":2}`)
+  const start = Buffer.byteLength(`{"x":1}\n`)
+  const end = decoder.decodeAt(run, start)
+  if (end < 0) return false
+  assert.strictEqual(end, start + Buffer.byteLength(line), line)
+  assert.strictEqual(expected.verdict, "valid", `${line} was taken by the byte path`)
+  if (expected.verdict !== "valid") return true
+  const { ip, method, status, timestamp, url } = expected.record
+  const errorLine = JSON.stringify({ timestamp, ip, method, url, status })
+  assert.strictEqual(decoder.errorLine(), errorLine, line)
+  assert.strictEqual(decoder.ip(), ip, line)
+  assert.strictEqual(decoder.url(), url, line)
+  assert.deepStrictEqual({ ...decoder.record() }, { ...expected.record }, line)
+  assert.strictEqual(decoder.eventTimeMs, expected.eventTimeMs, line)
+  assert.strictEqual(decoder.decodeAt(run, start), end, line)
+  assert.strictEqual(decoder.url(), url, line)
+  assert.strictEqual(decoder.ip(), ip, line)
+  assert.strictEqual(decoder.errorLine(), errorLine, line)
+  return true
+}
+
 describe("the JSON decoder agrees with JSON.parse + the LogRecord Schema", () => {
+  it("on figure 9's varied shapes, through one decoder, in Buffer runs and as strings", () => {
+    let taken = 0
+    let lines = 0
+    fc.assert(
+      fc.property(fc.array(variedLine, { minLength: 1, maxLength: 30 }), (batch) => {
+        const decoder = makeDecoder("json")
+        for (const line of batch) {
+          const expected = expectedJson(line)
+          lines++
+          if (agreesInBuffer(decoder, line, expected)) taken++
+          assertAgrees(decoder, line, expected)
+        }
+      }),
+      { numRuns: 300 }
+    )
+    // Most lines are valid, and the byte path takes nearly all of those once their layout is known.
+    assert.isAbove(taken, lines / 4)
+  })
+
   it("on lines of a few layouts repeated, through one decoder (layouts learned and reused)", () => {
     fc.assert(
       fc.property(layoutLines, (lines) => {

@@ -1,0 +1,95 @@
+import { assert, describe, it } from "@effect/vitest"
+import fc from "fast-check"
+import { Literal, plainRunEnd } from "../../../src/domain/formats/JsonBytes.ts"
+
+const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+
+/**
+ * Bytes that make the awkward doubles when eight of them are read as one: NaN and infinities
+ * (0x7F or 0xFF then 0xF0 and up in the top two bytes), the zeros (all 0x00, or 0x80 on top),
+ * denormals, and plain ASCII.
+ */
+const awkwardByte = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) },
+  { weight: 2, arbitrary: fc.constantFrom(0x00, 0x80, 0x7f, 0xff, 0xf0, 0xf8, 0xff, 0x01) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }
+)
+
+/** A literal, and input that is the same bytes, or the same with a few bytes changed. */
+const literalAndInput = fc.tuple(
+  fc.oneof(
+    fc.uint8Array({ minLength: 4, maxLength: 40 }),
+    fc.array(awkwardByte, { minLength: 4, maxLength: 40 }).map((bytes) => Uint8Array.from(bytes)),
+    // Eight equal bytes: whole words of NaN, zero or -0 when read as doubles.
+    fc.tuple(fc.constantFrom(0x00, 0x80, 0xff, 0x7f), fc.integer({ min: 8, max: 24 })).map(([b, n]) => new Uint8Array(n).fill(b))
+  ),
+  fc.array(fc.tuple(fc.nat(), awkwardByte), { maxLength: 3 }),
+  fc.nat({ max: 5 }),
+  fc.nat({ max: 3 })
+)
+
+/** The first index from `p` of a byte that may end or escape a string, or be outside printable ASCII. */
+const firstSpecial = (bytes: Uint8Array, p: number): number => {
+  for (let i = p; i < bytes.length; i++) {
+    const c = bytes[i]!
+    if (c === 34 || c === 92 || c < 32 || c >= 128) return i
+  }
+  return bytes.length
+}
+
+describe("JsonBytes", () => {
+  it("Literal.at is true exactly where the literal's bytes stand, whatever they are as doubles", () => {
+    fc.assert(
+      fc.property(literalAndInput, ([literal, edits, before, after]) => {
+        const body = Uint8Array.from(literal)
+        for (const [at, byte] of edits) body[at % body.length] = byte
+        // The literal at offset `before`, with `after` bytes behind it; also cut short by one byte.
+        const input = new Uint8Array(before + body.length + after).fill(0x2c)
+        input.set(body, before)
+        const same = body.every((b, i) => b === literal[i])
+        const matcher = new Literal(literal)
+        assert.strictEqual(matcher.at(viewOf(input), before), same, `${literal} at ${before} of ${input}`)
+        const short = input.subarray(0, before + body.length - 1)
+        assert.strictEqual(matcher.at(viewOf(short), before), false, "past the end")
+      }),
+      { numRuns: 20_000 }
+    )
+  })
+
+  it("Literal.at tells zero bytes from a lone sign bit (-0 and 0 are equal doubles)", () => {
+    for (let n = 4; n <= 24; n++) {
+      const matcher = new Literal(new Uint8Array(n))
+      assert.isTrue(matcher.at(viewOf(new Uint8Array(n)), 0), `${n} zero bytes`)
+      for (let i = 0; i < n; i++) {
+        const input = new Uint8Array(n)
+        input[i] = 0x80
+        assert.isFalse(matcher.at(viewOf(input), 0), `${n} zero bytes against 0x80 at ${i}`)
+        // And the other way round: the literal holds the sign bit.
+        const signed = new Literal(input)
+        assert.isFalse(signed.at(viewOf(new Uint8Array(n)), 0), `0x80 at ${i} of ${n} against zero bytes`)
+        assert.isTrue(signed.at(viewOf(input), 0), `0x80 at ${i} of ${n}`)
+      }
+    }
+  })
+
+  it("plainRunEnd stops at the first special byte of a whole word, else where fewer than four bytes are left", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0x20, max: 0x7e }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }), {
+          maxLength: 40
+        }),
+        fc.nat(),
+        (values, from) => {
+          const bytes = Uint8Array.from(values)
+          const p = bytes.length === 0 ? 0 : from % bytes.length
+          const end = plainRunEnd(viewOf(bytes), p, bytes.length)
+          const special = firstSpecial(bytes, p)
+          // Whole words are read while four bytes are left: the special byte if it lies in one, else the tail's start.
+          const wordsEnd = p + Math.floor((bytes.length - p) / 4) * 4
+          assert.strictEqual(end, special < wordsEnd ? special : wordsEnd, `${values} from ${p}`)
+        }
+      ),
+      { numRuns: 20_000 }
+    )
+  })
+})

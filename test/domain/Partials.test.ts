@@ -24,6 +24,7 @@ import {
 import type { WindowRow } from "../../src/domain/Window.ts"
 import { analysePartitionsReference, matchesOneOf, prefixUnionSizes } from "../analyzer/partitionReference.ts"
 import { NOW, SETTINGS, T0 } from "../support/analysisSettings.ts"
+import { partitionLines } from "../support/partitionLines.ts"
 
 const THRESHOLD = 3
 const iso = (ms: number): string => new Date(ms).toISOString()
@@ -69,26 +70,6 @@ describe("internal messages and commit metadata", () => {
 
 // -- the two stages against the per-partition reference ----------------------------------------
 
-const partitionLines = fc.array(
-  fc.record({
-    step: fc.integer({ min: 0, max: 4_000 }),
-    back: fc.oneof({ weight: 20, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 25_000 }) }, {
-      weight: 1,
-      arbitrary: fc.integer({ min: 40_000, max: 200_000 })
-    }),
-    status: fc.constantFrom(200, 200, 404, 404, 500),
-    ip: fc.integer({ min: 1, max: 6 }),
-    bad: fc.integer({ min: 0, max: 40 })
-  }),
-  { maxLength: 60 }
-).map((records) => {
-  let t = T0
-  return records.map((r) => {
-    t += r.step
-    if (r.bad === 0) return "{\"timestamp\": 42}"
-    return line(t - r.back, r.status, `10.0.0.${r.ip}`, `/resource/${r.ip % 3}`)
-  })
-})
 
 /**
  * `plan` drives everything: which partition runs its next epoch (and how many lines it reads), when

@@ -11,6 +11,7 @@ import type { WindowRow } from "../../src/domain/Window.ts"
 import { analysePartitionsReference, matchesOneOf, prefixUnionSizes } from "../analyzer/partitionReference.ts"
 
 import { NOW, SECOND, SETTINGS, T0 } from "../support/analysisSettings.ts"
+import { partitionLines } from "../support/partitionLines.ts"
 const iso = (ms: number): string => new Date(ms).toISOString()
 const line = (ms: number, status: number, ip = "10.0.0.1", url = "/resource/1"): string =>
   JSON.stringify({ timestamp: iso(ms), ip, method: "GET", url, status })
@@ -155,27 +156,6 @@ describe("prefixUnionSizes (the reference's alert IP counts)", () => {
 
 const THRESHOLD = 3
 
-/** One partition's lines: mostly in order, some out of order, a few far late, a few malformed. */
-const partitionLines = fc.array(
-  fc.record({
-    step: fc.integer({ min: 0, max: 4_000 }),
-    back: fc.oneof({ weight: 20, arbitrary: fc.constant(0) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 25_000 }) }, {
-      weight: 1,
-      arbitrary: fc.integer({ min: 40_000, max: 200_000 })
-    }),
-    status: fc.constantFrom(200, 200, 404, 404, 500),
-    ip: fc.integer({ min: 1, max: 6 }),
-    bad: fc.integer({ min: 0, max: 40 })
-  }),
-  { maxLength: 60 }
-).map((records) => {
-  let t = T0
-  return records.map((r) => {
-    t += r.step
-    if (r.bad === 0) return "{\"timestamp\": 42}"
-    return line(t - r.back, r.status, `10.0.0.${r.ip}`, `/resource/${r.ip % 3}`)
-  })
-})
 
 interface Outcome {
   readonly errors: Array<Array<string>>

@@ -276,6 +276,15 @@ export const runOwnedPartitions = <S>(
           await dropSlot(slot, "lost")
           consumer.pause([{ topic, partitions: [slot.partition] }])
           if (error.reason === "ProducerFenced") {
+            // Normally the group soon gives it to its new owner. Still ours a while later in the same
+            // generation (another member owned it between two of our joins): take it over again.
+            const fencedIn = generation
+            setTimeout(() => {
+              if (slots.get(slot.partition) === slot && slot.status === "lost" && generation === fencedIn && !stopping) {
+                slot.status = "recovering"
+                void recover(slot)
+              }
+            }, 2 * SESSION_TIMEOUT_MS).unref()
             notices.notice(
               `fenced:${topic}:${slot.partition}`,
               `loglens: ${topic}[${slot.partition}] is another analyzer's now (this one was fenced); ` +

@@ -310,6 +310,16 @@ export const runOwnedPartitions = <S>(
         await new Promise((resolve) => setTimeout(resolve, options.commitIntervalMs))
         if (stopping) return
         if (expelled()) {
+          const held = [...slots.values()].filter((slot) => slot.status === "ready").map((slot) => slot.partition)
+          if (held.length > 0) {
+            notices.notice(
+              `expelled:${groupId}`,
+              `loglens: no heartbeat reached consumer group ${groupId} for over ${SESSION_TIMEOUT_MS / 1000}s (was this ` +
+                `process frozen or starved?): ${topic}[${held.join(",")}] may be another analyzer's now, so this one ` +
+                `commits nothing for them and reads on with what the group gives it`,
+              true
+            )
+          }
           await dropAll()
           continue
         }

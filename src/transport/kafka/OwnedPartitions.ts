@@ -100,9 +100,11 @@ export interface OwnedPartitionsOptions<S> {
 
 interface Slot<S> {
   readonly partition: number
-  /** The group generation that assigned it. */
-  readonly generation: number
+  /** The latest group generation that assigned it to this process. */
+  generation: number
   status: "recovering" | "ready" | "lost"
+  /** When it was lost (fenced, or this process missed its heartbeats). */
+  lostAt: number
   state: S | undefined
   producer: Producer | undefined
   next: number
@@ -160,7 +162,10 @@ export const runOwnedPartitions = <S>(
       slot.state = undefined
       slot.producer = undefined
       if (status === "gone") slots.delete(slot.partition)
-      else slot.status = "lost"
+      else {
+        slot.status = "lost"
+        slot.lostAt = Date.now()
+      }
       if (state !== undefined) await owner.dropped(state).catch(() => undefined)
       if (producer !== undefined) await producer.disconnect().catch(() => undefined)
     }
@@ -232,15 +237,20 @@ export const runOwnedPartitions = <S>(
         const slot = slots.get(partition)
         if (slot !== undefined && slot.status === "ready") {
           // Kept across the rebalance: the consumer would restart it at the committed offset.
+          slot.generation = generation
           consumer.seek({ topic, partition, offset: String(slot.next) })
           continue
         }
-        if (slot !== undefined && slot.status === "recovering") continue
+        if (slot !== undefined && slot.status === "recovering") {
+          slot.generation = generation
+          continue
+        }
         // Not fetched before it is recovered: kafkajs would otherwise start it at the committed offset on
         // its own, and reset (and commit) one outside the log before `recover` could say so.
         consumer.pause([{ topic, partitions: [partition] }])
         const fresh: Slot<S> = {
-          partition, generation, status: "recovering", state: undefined, producer: undefined, next: 0, lock: Promise.resolve()
+          partition, generation, status: "recovering", lostAt: 0, state: undefined, producer: undefined, next: 0,
+          lock: Promise.resolve()
         }
         slots.set(partition, fresh)
         void recover(fresh)
@@ -276,15 +286,6 @@ export const runOwnedPartitions = <S>(
           await dropSlot(slot, "lost")
           consumer.pause([{ topic, partitions: [slot.partition] }])
           if (error.reason === "ProducerFenced") {
-            // Normally the group soon gives it to its new owner. Still ours a while later in the same
-            // generation (another member owned it between two of our joins): take it over again.
-            const fencedIn = generation
-            setTimeout(() => {
-              if (slots.get(slot.partition) === slot && slot.status === "lost" && generation === fencedIn && !stopping) {
-                slot.status = "recovering"
-                void recover(slot)
-              }
-            }, 2 * SESSION_TIMEOUT_MS).unref()
             notices.notice(
               `fenced:${topic}:${slot.partition}`,
               `loglens: ${topic}[${slot.partition}] is another analyzer's now (this one was fenced); ` +
@@ -322,6 +323,16 @@ export const runOwnedPartitions = <S>(
           }
           await dropAll()
           continue
+        }
+        // Normally the group soon gives a lost partition to its new owner (and this process a new generation).
+        // Still ours a while later in the same generation (another member owned it between two of our
+        // joins, or our session outlived a stall): take it over again.
+        for (const slot of slots.values()) {
+          if (slot.status === "lost" && slot.generation === generation && Date.now() - slot.lostAt > 2 * SESSION_TIMEOUT_MS) {
+            slot.status = "recovering"
+            consumer.pause([{ topic, partitions: [slot.partition] }])
+            void recover(slot)
+          }
         }
         await Promise.all([...slots.values()].map(commitSlot)).catch(fatal)
       }

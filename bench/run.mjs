@@ -1303,7 +1303,8 @@ ${rows.map((r) => `- ${r.figure}: ${r.runs || "—"}`).join("\n")}
 ${notes.length ? `\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n` : ""}
 See bench/README.md for what each figure and reference measures.
 `
-// A partial run (BENCH_ONLY) prints its table but leaves bench/RESULTS.md alone.
+// A partial run (BENCH_ONLY) prints its table but leaves bench/RESULTS.md alone (its notes go to stderr).
 if (!ONLY) fs.writeFileSync(path.join(ROOT, "bench/RESULTS.md"), md)
+else for (const n of notes) log(`note: ${n}`)
 log(`done in ${minutes} min${ONLY ? " (partial run: bench/RESULTS.md not written)" : "; bench/RESULTS.md written"}`)
 fs.rmSync(WORK, { recursive: true, force: true })

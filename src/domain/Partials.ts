@@ -105,6 +105,18 @@ export const internalPartitionOf = (startMs: number, windowMs: number, internalP
 
 // -- stage 1 ----------------------------------------------------------------------------------
 
+/** What a partition's cells tell their stage: which changed, and whether one may be about to alert. */
+interface CellTracker {
+  readonly dirty: Set<PartialCell>
+  /**
+   * A cell counting from its share of the threshold up to threshold + 1 makes the next epoch urgent:
+   * that is when the merged count can pass the threshold. Before, it cannot; after, this cell alone has.
+   */
+  readonly urgentFrom: number
+  readonly urgentTo: number
+  urgent: boolean
+}
+
 /** A cell that remembers what it has not published yet. */
 class PartialCell extends WindowCell {
   private readonly hashes = new Set<number>()
@@ -112,7 +124,7 @@ class PartialCell extends WindowCell {
   newHashes: Array<number> = []
   newUrls: Array<string> = []
 
-  constructor(startMs: number, endMs: number, status: number, private readonly dirty: Set<PartialCell>) {
+  constructor(startMs: number, endMs: number, status: number, private readonly tracker: CellTracker) {
     super(startMs, endMs, status)
   }
 
@@ -127,26 +139,40 @@ class PartialCell extends WindowCell {
       this.urls.add(url)
       this.newUrls.push(url)
     }
-    this.dirty.add(this)
+    this.tracker.dirty.add(this)
+    if (this.count >= this.tracker.urgentFrom && this.count <= this.tracker.urgentTo) this.tracker.urgent = true
   }
 }
 
 /** Stage 1 for one input partition. */
 export class PartitionStage {
   readonly analysis: Analysis
-  private readonly dirty = new Set<PartialCell>()
+  private readonly tracker: CellTracker
   /** Wall-clock time of its latest valid record (-Infinity: none since it was assigned here). */
   private lastValidAtMs = -Infinity
 
   /**
    * `maxEventTimeMs`: wm_p's event time as the last commit left it; `nowMs`: when this owner took the
-   * partition over, from which its idle time counts (the previous owner's clock is not known).
+   * partition over, from which its idle time counts (the previous owner's clock is not known);
+   * `partitionCount`: the input partitions, for its share of the threshold (see `urgent`).
    */
-  constructor(readonly partition: number, settings: AnalysisSettings, maxEventTimeMs: number | null, nowMs: number) {
+  constructor(
+    readonly partition: number,
+    settings: AnalysisSettings,
+    maxEventTimeMs: number | null,
+    nowMs: number,
+    partitionCount = 1
+  ) {
+    this.tracker = {
+      dirty: new Set(),
+      urgentFrom: Math.max(1, Math.floor((settings.threshold + 1) / partitionCount)),
+      urgentTo: settings.threshold + 1,
+      urgent: false
+    }
     // Alerts are stage 2's: no count of one partition alone may fire one.
     this.analysis = new Analysis(
       { ...settings, threshold: Number.POSITIVE_INFINITY },
-      (start, end, status) => new PartialCell(start, end, status, this.dirty)
+      (start, end, status) => new PartialCell(start, end, status, this.tracker)
     )
     this.analysis.restore({
       partitions: [{ partition, maxEventTimeMs }],
@@ -176,10 +202,19 @@ export class PartitionStage {
     return caughtUp && (this.maxEventTimeMs === null || nowMs - this.lastValidAtMs >= idleTimeoutMs)
   }
 
+  /**
+   * A cell of this partition reached its share of the threshold since the last partials: with the
+   * other partitions' shares its window may alert now, so the epoch should not wait (latency only).
+   */
+  get urgent(): boolean {
+    return this.tracker.urgent
+  }
+
   /** The partials since the last call. */
   takePartials(): Array<CellPartial> {
     const out: Array<CellPartial> = []
-    for (const cell of this.dirty) {
+    this.tracker.urgent = false
+    for (const cell of this.tracker.dirty) {
       out.push({
         partition: this.partition,
         startMs: cell.startMs,
@@ -192,13 +227,13 @@ export class PartitionStage {
       cell.newHashes = []
       cell.newUrls = []
     }
-    this.dirty.clear()
+    this.tracker.dirty.clear()
     return out
   }
 
-  /** Nothing to publish since the last `takePartials`. */
+  /** Something to publish since the last `takePartials`. */
   get hasPartials(): boolean {
-    return this.dirty.size > 0
+    return this.tracker.dirty.size > 0
   }
 }
 

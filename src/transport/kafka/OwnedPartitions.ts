@@ -52,6 +52,9 @@ export type OwnedPartitionsError = KafkaError | StoreError
 const asFailure = (what: string, e: unknown): OwnedPartitionsError =>
   e instanceof StoreError || e instanceof KafkaError ? e : kafkaError(what, e)
 
+/** How many fetched messages may wait for their owners before kafkajs is held back. */
+const MAX_QUEUED_MESSAGES = 50_000
+
 /** A partition's committed offset and the metadata its last transaction wrote. */
 export interface Committed {
   readonly offset: number
@@ -75,6 +78,8 @@ export interface PartitionOwner<S> {
   readonly recover: (partition: number, committed: Committed | undefined, range: PartitionRange) => Promise<{ state: S; from: number }>
   /** The partition's next messages, in offset order, none skipped. */
   readonly take: (state: S, messages: ReadonlyArray<KafkaMessage>, highWatermark: number) => Promise<void>
+  /** After `take`: commit now rather than at the next commit interval (an alert is, or may be, due). */
+  readonly urgent: (state: S) => boolean
   /** The epoch's work, or undefined when there is nothing to commit; `next`: the next offset to read. */
   readonly epoch: (state: S, next: number) => Promise<EpochWork | undefined>
   /** The partition is gone from this process (revoked, fenced, failed): forget its uncommitted work. */
@@ -107,7 +112,11 @@ interface Slot<S> {
   lostAt: number
   state: S | undefined
   producer: Producer | undefined
+  /** The next offset to hand to the owner: everything before it is in its state. */
   next: number
+  /** The next offset to queue: fetched batches wait in `pending` until the owner takes them. */
+  queued: number
+  pending: Array<{ readonly messages: ReadonlyArray<KafkaMessage>; readonly highWatermark: number }>
   /** Serialises `take` and `epoch` of this partition. */
   lock: Promise<unknown>
 }
@@ -144,6 +153,43 @@ export const runOwnedPartitions = <S>(
     })
     const fatal = (e: unknown) => fail(asFailure(options.what, e))
     let stopping = false
+    /** Fetched messages waiting for their owners, in all partitions: kafkajs fetches on while the owners work. */
+    let queuedMessages = 0
+    let fetcherWaits: Array<() => void> = []
+    const wakeFetcher = () => {
+      if (queuedMessages > MAX_QUEUED_MESSAGES && !stopping) return
+      const waiting = fetcherWaits
+      fetcherWaits = []
+      for (const wake of waiting) wake()
+    }
+    let taking = false
+    /** Hands the queued batches to their owners, a batch per partition in turn, in offset order within each. */
+    const takeQueued = async () => {
+      if (taking) return
+      taking = true
+      try {
+        for (let progress = true; progress;) {
+          progress = false
+          for (const slot of [...slots.values()]) {
+            const item = slot.pending.shift()
+            if (item === undefined) continue
+            progress = true
+            queuedMessages -= item.messages.length
+            await withLock(slot, async () => {
+              if (slot.status !== "ready" || slot.state === undefined) return
+              await owner.take(slot.state, item.messages, item.highWatermark)
+              slot.next = Number(item.messages[item.messages.length - 1]!.offset) + 1
+            })
+            wakeFetcher()
+            if (slot.state !== undefined && owner.urgent(slot.state)) void commitSlot(slot).catch(fatal)
+          }
+        }
+      } catch (e) {
+        fatal(e)
+      } finally {
+        taking = false
+      }
+    }
 
     const consumer: Consumer = kafka.consumer({
       groupId,
@@ -161,6 +207,9 @@ export const runOwnedPartitions = <S>(
       const { state, producer } = slot
       slot.state = undefined
       slot.producer = undefined
+      for (const item of slot.pending) queuedMessages -= item.messages.length
+      slot.pending = []
+      wakeFetcher()
       if (status === "gone") slots.delete(slot.partition)
       else {
         slot.status = "lost"
@@ -215,6 +264,7 @@ export const runOwnedPartitions = <S>(
             slot.state = state
             slot.producer = producer
             slot.next = from
+            slot.queued = from
             slot.status = "ready"
             consumer.seek({ topic, partition: slot.partition, offset: String(from) })
             consumer.resume([{ topic, partitions: [slot.partition] }])
@@ -238,7 +288,7 @@ export const runOwnedPartitions = <S>(
         if (slot !== undefined && slot.status === "ready") {
           // Kept across the rebalance: the consumer would restart it at the committed offset.
           slot.generation = generation
-          consumer.seek({ topic, partition, offset: String(slot.next) })
+          consumer.seek({ topic, partition, offset: String(slot.queued) })
           continue
         }
         if (slot !== undefined && slot.status === "recovering") {
@@ -250,7 +300,7 @@ export const runOwnedPartitions = <S>(
         consumer.pause([{ topic, partitions: [partition] }])
         const fresh: Slot<S> = {
           partition, generation, status: "recovering", lostAt: 0, state: undefined, producer: undefined, next: 0,
-          lock: Promise.resolve()
+          queued: 0, pending: [], lock: Promise.resolve()
         }
         slots.set(partition, fresh)
         void recover(fresh)
@@ -349,6 +399,7 @@ export const runOwnedPartitions = <S>(
     yield* Effect.addFinalizer(() =>
       Effect.promise(async () => {
         stopping = true
+        wakeFetcher()
         // A last epoch: what was read is committed, so whoever reads on starts after it.
         await Promise.all([...slots.values()].map(commitSlot)).catch(() => undefined)
       }).pipe(
@@ -378,23 +429,22 @@ export const runOwnedPartitions = <S>(
             // Fetched before the seek of a recovery: kafkajs reads again from the seek's offset.
             // Offsets past `next` are otherwise normal: transaction markers take offsets too.
             if (isStale()) return
-            await withLock(slot, async () => {
-              if (slot.status !== "ready" || slot.state === undefined) return
-              const messages = batch.messages
-              let from = 0
-              while (from < messages.length && Number(messages[from]!.offset) < slot.next) from++
-              if (from === messages.length) return
-              const taken = from === 0 ? messages : messages.slice(from)
-              try {
-                await owner.take(slot.state, taken, Number(batch.highWatermark))
-              } catch (e) {
-                fatal(e)
-                return
-              }
-              const last = Number(taken[taken.length - 1]!.offset)
-              slot.next = last + 1
-              resolveOffset(String(last))
-            })
+            const messages = batch.messages
+            let from = 0
+            while (from < messages.length && Number(messages[from]!.offset) < slot.queued) from++
+            if (from === messages.length) return
+            const taken = from === 0 ? messages : messages.slice(from)
+            const last = Number(taken[taken.length - 1]!.offset)
+            slot.pending.push({ messages: taken, highWatermark: Number(batch.highWatermark) })
+            slot.queued = last + 1
+            queuedMessages += taken.length
+            resolveOffset(String(last))
+            void takeQueued()
+            // Back-pressure: kafkajs fetches on while the owners are at most this far behind.
+            while (queuedMessages > MAX_QUEUED_MESSAGES && !stopping) {
+              await new Promise<void>((resolve) => fetcherWaits.push(resolve))
+              await heartbeat().catch(() => undefined)
+            }
             await heartbeat().catch(() => undefined)
           }
         }),

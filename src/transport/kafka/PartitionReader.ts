@@ -48,6 +48,8 @@ export interface PartitionReaderOptions {
   readonly topic: string
   readonly internalTopic: string
   readonly internalPartitions: number
+  /** The input topic's partitions at start-up. */
+  readonly partitionCount: number
   readonly settings: AnalysisSettings
   readonly startingOffsets: "earliest" | "latest"
   readonly maxLineBytes: number
@@ -103,7 +105,13 @@ export const partitionReader = (options: PartitionReaderOptions): PartitionOwner
         from = target
       }
       const state: ReaderState = {
-        stage: new PartitionStage(partition, options.settings, commit?.maxEventTimeMs ?? null, options.now()),
+        stage: new PartitionStage(
+          partition,
+          options.settings,
+          commit?.maxEventTimeMs ?? null,
+          options.now(),
+          Math.max(1, options.ends().size, options.partitionCount)
+        ),
         out: new AnalysisOutput(),
         from,
         token: randomUUID(),
@@ -123,6 +131,8 @@ export const partitionReader = (options: PartitionReaderOptions): PartitionOwner
       state.stage.ingest(taken.lines, options.now(), state.out)
       if (state.out.errors.length + state.out.rejected.length >= BUFFER_LINES) await flush(state)
     },
+
+    urgent: (state: ReaderState) => state.stage.urgent,
 
     epoch: async (state: ReaderState, next: number): Promise<EpochWork | undefined> => {
       const { stage } = state

@@ -75,7 +75,8 @@ export class ProductionStages extends Context.Service<ProductionStages, {
       Effect.gen(function*() {
         const { settings, topic, groupId, alertsTopic } = options
         const internalTopic = internalTopicOf(groupId)
-        yield* ensureTopics(settings, [topic, alertsTopic], options.partitions)
+        const topics = yield* ensureTopics(settings, [topic, alertsTopic], options.partitions)
+        const partitionCount = topics.get(topic)?.partitions ?? options.partitions
         const internal = yield* ensureTopics(settings, [internalTopic], options.internalPartitions)
         const internalPartitions = internal.get(internalTopic)?.partitions ?? options.internalPartitions
         const errors = yield* openPreparedParts(path.join(options.output, "errors"))
@@ -112,6 +113,7 @@ export class ProductionStages extends Context.Service<ProductionStages, {
                 topic,
                 internalTopic,
                 internalPartitions,
+                partitionCount,
                 settings: options.analysis,
                 startingOffsets: options.startingOffsets,
                 maxLineBytes: options.maxLineBytes,

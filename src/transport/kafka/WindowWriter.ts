@@ -109,6 +109,8 @@ export const windowWriter = (options: WindowWriterOptions): PartitionOwner<Write
       }
     },
 
+    urgent: (state: WriterState) => state.out.alerts.length > 0,
+
     epoch: async (state: WriterState, next: number): Promise<EpochWork | undefined> => {
       // Until the cells are rebuilt, no window may close on them.
       if (next < state.replayUntil) return undefined

@@ -6,6 +6,8 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 120000,
     // The tests' own kafkajs clients: quiet kafkajs's harmless negative timers, as the CLI does.
-    execArgv: ["--disable-warning=TimeoutNegativeWarning"]
+    execArgv: ["--disable-warning=TimeoutNegativeWarning"],
+    // The tests' own kafkajs clients get loglens's read_committed fix too (src/transport/kafka/ReadCommitted.ts).
+    setupFiles: ["src/transport/kafka/ReadCommitted.ts"]
   }
 })

@@ -4,7 +4,7 @@
  * wrote with it.
  */
 import { expect } from "vitest"
-import { analysePartitionsReference, matchesOneOf, type PartitionRefResult } from "../../analyzer/partitionReference.ts"
+import { analysePartitionsReference, type PartitionRefResult } from "../../analyzer/partitionReference.ts"
 import { analyseReference, type RefResult, type RefRow, type RefSettings } from "../../analyzer/reference.ts"
 
 export interface TruthSettings {
@@ -80,21 +80,6 @@ export const expectWindowRows = (actual: ReadonlyArray<any>, expected: ReadonlyA
     .toEqual([])
 }
 
-/**
- * The alerts topic (read_committed) holds exactly one alert per (window,
- * status) the reference alerts on, keyed `<window_start>|<status>`, with the
- * seed's fields, error_count = threshold + 1 and unique_ips within 2 % of the
- * reference's count at firing.
- */
-export const expectAlerts = (
-  messages: ReadonlyArray<{ key: string | null; value: string }>,
-  expected: RefResult["alerts"],
-  threshold = 100
-): void => {
-  for (const ref of expected) expect(ref.error_count).toBe(threshold + 1)
-  expectAlertsWith(messages, expected.map((a) => ({ ...a, uniqueIps: [a.unique_ips] })), threshold)
-}
-
 /** "lines read 12,345," as the console report prints it. */
 export const linesReadPattern = (n: number): RegExp => new RegExp(`lines read ${n.toLocaleString("en-US")},`)
 
@@ -114,44 +99,3 @@ export const lastLinesRead = (output: string): number => {
 export const partitionTruthOf = (partitions: ReadonlyArray<ReadonlyArray<string>>, s: TruthSettings = {}): PartitionRefResult =>
   analysePartitionsReference(partitions, refSettings(s))
 
-/**
- * The alerts topic (read_committed) holds exactly one alert per (window, status) the per-partition
- * reference alerts on, with error_count = threshold + 1 and a unique_ips that some interleaving of
- * the partitions gives at the moment it fires.
- */
-export const expectPartitionAlerts = (
-  messages: ReadonlyArray<{ key: string | null; value: string }>,
-  expected: PartitionRefResult["alerts"],
-  threshold = 100
-): void => expectAlertsWith(messages, expected, threshold)
-
-const expectAlertsWith = (
-  messages: ReadonlyArray<{ key: string | null; value: string }>,
-  expected: PartitionRefResult["alerts"],
-  threshold: number
-): void => {
-  const keys = messages.map((m) => m.key ?? "<no key>")
-  const duplicated = new Set(keys.filter((k, i) => keys.indexOf(k) !== i))
-  // Every copy with its place in the topic and its alert_timestamp: a copy re-sent by the publisher
-  // repeats the timestamp, an alert raised again by the analysis has a new one.
-  const copies = messages.filter((m) => duplicated.has(m.key ?? "<no key>")).slice(0, 12)
-    .map((m) => `${(m as { offset?: number }).offset ?? "?"} ${m.key} ${JSON.parse(m.value).alert_timestamp}`)
-  expect(keys.length - new Set(keys).size, `duplicate alerts: ${[...duplicated].slice(0, 5)}\n${copies.join("\n")}`)
-    .toBe(0)
-  expect([...keys].sort()).toEqual(expected.map((a) => `${a.window_start}|${a.status}`).sort())
-  const reference = new Map(expected.map((a) => [`${a.window_start}|${a.status}`, a]))
-  const off: Array<string> = []
-  for (const m of messages) {
-    const alert = JSON.parse(m.value)
-    const ref = reference.get(m.key!)!
-    expect(Object.keys(alert).sort()).toEqual(
-      ["alert", "alert_timestamp", "error_count", "status", "unique_ips", "window_end", "window_start"]
-    )
-    expect([alert.window_start, alert.window_end, alert.status, alert.error_count, alert.alert], m.key!).toEqual(
-      [ref.window_start, ref.window_end, ref.status, threshold + 1, "ALERTE : Nombre d'erreurs élevé"]
-    )
-    expect(alert.alert_timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
-    if (!matchesOneOf(alert.unique_ips, ref.uniqueIps)) off.push(`${m.key}: ${alert.unique_ips} not in ${ref.uniqueIps}`)
-  }
-  expect(off, "alert unique_ips that no interleaving gives (within the HyperLogLog's 2 %)").toEqual([])
-}

@@ -18,13 +18,12 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { Analysis, type AnalysisSettings } from "../domain/Analysis.ts"
-import { formatInstant } from "../domain/Timestamp.ts"
 import type { CheckpointSettings } from "../sinks/CheckpointStore.ts"
 import { LineSource, type LineBatch } from "../transport/LineSource.ts"
 import { makeEpochs } from "./Epoch.ts"
 import { makeObservers } from "./Observers.ts"
 import { makeProgressBar } from "./Progress.ts"
-import { formatReport } from "./Report.ts"
+import { reportOf } from "./Report.ts"
 import { startRunSummary } from "./RunSummary.ts"
 
 export interface AnalyzerConfig {
@@ -68,16 +67,7 @@ export const runAnalyzer = Effect.fn("runAnalyzer")(function*(config: AnalyzerCo
   const report = Effect.fnUntraced(function*(final: boolean) {
     const now = yield* Clock.currentTimeMillis
     lastReportAt = now
-    const watermark = analysis.watermarkMs
-    yield* Console.log(formatReport({
-      nowIso: formatInstant(now),
-      counters: analysis.counters,
-      watermarkIso: Number.isFinite(watermark) ? formatInstant(watermark) : undefined,
-      openWindows: analysis.openWindowCount,
-      rows: analysis.takeUpdatedRows(),
-      firing: observers.firing(),
-      final
-    }))
+    yield* Console.log(reportOf(analysis, now, observers.firing(), final))
   })
 
   let announcedFormat: string | undefined = undefined

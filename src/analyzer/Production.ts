@@ -11,13 +11,12 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { Alert } from "../domain/Alert.ts"
 import type { AnalysisSettings, AnalysisView, Counters } from "../domain/Analysis.ts"
-import { formatInstant } from "../domain/Timestamp.ts"
 import type { WindowCell, WindowRow } from "../domain/Window.ts"
 import type { ReaderState } from "../transport/kafka/PartitionReader.ts"
 import type { WriterState } from "../transport/kafka/WindowWriter.ts"
 import { ProductionStages } from "../transport/kafka/Stages.ts"
 import { makeObservers } from "./Observers.ts"
-import { formatReport } from "./Report.ts"
+import { reportOf } from "./Report.ts"
 import { startRunSummary } from "./RunSummary.ts"
 
 const zeroCounters = (): Counters => ({
@@ -120,16 +119,7 @@ export const runProduction = Effect.fn("runProduction")(function*(config: Produc
     const now = yield* Clock.currentTimeMillis
     lastReportAt = now
     view.refresh()
-    const watermark = view.watermarkMs
-    yield* Console.log(formatReport({
-      nowIso: formatInstant(now),
-      counters: view.counters,
-      watermarkIso: Number.isFinite(watermark) ? formatInstant(watermark) : undefined,
-      openWindows: view.openWindowCount,
-      rows: view.takeUpdatedRows(),
-      firing: observers.firing(),
-      final
-    }))
+    yield* Console.log(reportOf(view, now, observers.firing(), final))
   })
 
   const watch = Effect.gen(function*() {

@@ -4,7 +4,7 @@
  * formatting; the analyzer prints the result.
  */
 import type { StatusState } from "../domain/AlertLifecycle.ts"
-import type { Counters } from "../domain/Analysis.ts"
+import type { AnalysisView, Counters } from "../domain/Analysis.ts"
 import { formatInstant } from "../domain/Timestamp.ts"
 import type { WindowRow } from "../domain/Window.ts"
 
@@ -20,6 +20,25 @@ export interface ReportInput {
 }
 
 const URL_COLUMN_WIDTH = 60
+
+/** The report of an analysis as it stands at `nowMs`: its counters, watermark and the rows updated since the last one. */
+export const reportOf = (
+  analysis: AnalysisView & { readonly takeUpdatedRows: () => ReadonlyArray<WindowRow> },
+  nowMs: number,
+  firing: ReadonlyArray<StatusState>,
+  final: boolean
+): string => {
+  const watermark = analysis.watermarkMs
+  return formatReport({
+    nowIso: formatInstant(nowMs),
+    counters: analysis.counters,
+    watermarkIso: Number.isFinite(watermark) ? formatInstant(watermark) : undefined,
+    openWindows: analysis.openWindowCount,
+    rows: analysis.takeUpdatedRows(),
+    firing,
+    final
+  })
+}
 
 export const formatReport = (input: ReportInput): string => {
   const c = input.counters

@@ -23,7 +23,7 @@ import {
 } from "../../src/domain/Partials.ts"
 import type { WindowRow } from "../../src/domain/Window.ts"
 import { analysePartitionsReference, matchesOneOf, prefixUnionSizes } from "../analyzer/partitionReference.ts"
-import { NOW, SETTINGS, T0 } from "../support/analysisSettings.ts"
+import { NOW, referenceSettings, SETTINGS, T0 } from "../support/analysisSettings.ts"
 import { partitionLines } from "../support/partitionLines.ts"
 
 const THRESHOLD = 3
@@ -184,14 +184,7 @@ describe("the two stages, properties", () => {
     fc.assert(
       fc.property(fc.array(partitionLines, { minLength: 1, maxLength: 4 }), plan, (partitions, steps) => {
         const run = runStages(partitions, steps)
-        const ref = analysePartitionsReference(partitions, {
-          format: "json",
-          windowMs: SETTINGS.windowMs,
-          watermarkMs: SETTINGS.watermarkMs,
-          threshold: THRESHOLD,
-          maxFutureMs: SETTINGS.maxFutureMs,
-          nowMs: NOW
-        })
+        const ref = analysePartitionsReference(partitions, referenceSettings(THRESHOLD))
         assert.deepStrictEqual(run.errors.map((e) => e.map((l) => JSON.stringify(JSON.parse(l)))), ref.errors)
         assert.deepStrictEqual(run.rejected, ref.rejectedLines)
         assert.strictEqual(run.open, 0, "every partition idle at the end: every window closed")

@@ -10,7 +10,7 @@ import { Analysis, AnalysisOutput } from "../../src/domain/Analysis.ts"
 import type { WindowRow } from "../../src/domain/Window.ts"
 import { analysePartitionsReference, matchesOneOf, prefixUnionSizes } from "../analyzer/partitionReference.ts"
 
-import { NOW, SECOND, SETTINGS, T0 } from "../support/analysisSettings.ts"
+import { NOW, referenceSettings, SECOND, SETTINGS, T0 } from "../support/analysisSettings.ts"
 import { partitionLines } from "../support/partitionLines.ts"
 const iso = (ms: number): string => new Date(ms).toISOString()
 const line = (ms: number, status: number, ip = "10.0.0.1", url = "/resource/1"): string =>
@@ -230,14 +230,7 @@ describe("Analysis over partitions, properties", () => {
       fc.property(fc.array(partitionLines, { minLength: 1, maxLength: 4 }), interleaving, interleaving, (partitions, o1, o2) => {
         const first = runInterleaved(partitions, o1)
         const second = runInterleaved(partitions, o2)
-        const ref = analysePartitionsReference(partitions, {
-          format: "json",
-          windowMs: SETTINGS.windowMs,
-          watermarkMs: SETTINGS.watermarkMs,
-          threshold: THRESHOLD,
-          maxFutureMs: SETTINGS.maxFutureMs,
-          nowMs: NOW
-        })
+        const ref = analysePartitionsReference(partitions, referenceSettings(THRESHOLD))
         for (const run of [first, second]) {
           assert.deepStrictEqual(run.errors.map((e) => e.map((l) => JSON.stringify(JSON.parse(l)))), ref.errors)
           assert.deepStrictEqual(run.rejected, ref.rejectedLines)

@@ -15,3 +15,13 @@ export const SETTINGS: AnalysisSettings = {
   idleTimeoutMs: 30 * SECOND,
   maxFutureMs: 3_600 * SECOND
 }
+
+/** The reference models' settings for `SETTINGS` with another threshold (test/analyzer/partitionReference.ts). */
+export const referenceSettings = (threshold: number) => ({
+  format: "json" as const,
+  windowMs: SETTINGS.windowMs,
+  watermarkMs: SETTINGS.watermarkMs,
+  threshold,
+  maxFutureMs: SETTINGS.maxFutureMs,
+  nowMs: NOW
+})

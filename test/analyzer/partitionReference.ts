@@ -20,7 +20,7 @@
  * per-partition prefixes of the cell's records holding threshold + 1 records;
  * the model lists every such value.
  */
-import { refDecode, refEventTime, type RefRow, type RefSettings } from "./reference.ts"
+import { naturalOrder, refDecode, refEventTime, type RefRow, type RefSettings } from "./reference.ts"
 
 export interface PartitionRefAlert {
   readonly window_start: string
@@ -54,12 +54,6 @@ interface Cell {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
-const naturalOrder = (a: string, b: string): number => {
-  const na = /^(.*?)(\d+)$/.exec(a)
-  const nb = /^(.*?)(\d+)$/.exec(b)
-  if (na !== null && nb !== null && na[1] === nb[1]) return Number(na[2]) - Number(nb[2])
-  return a < b ? -1 : a > b ? 1 : 0
-}
 
 /** `partitions[p]` holds partition p's lines (without `\n`) in offset order. */
 export const analysePartitionsReference = (

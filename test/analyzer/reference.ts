@@ -95,7 +95,7 @@ export const refDecode = (line: string, format: "json" | "csv"): RefRecord | "sk
 }
 
 /** URLs as people read them: /resource/2 before /resource/10. */
-const naturalOrder = (a: string, b: string): number => {
+export const naturalOrder = (a: string, b: string): number => {
   const na = /^(.*?)(\d+)$/.exec(a)
   const nb = /^(.*?)(\d+)$/.exec(b)
   if (na !== null && nb !== null && na[1] === nb[1]) return Number(na[2]) - Number(nb[2])
@@ -103,6 +103,19 @@ const naturalOrder = (a: string, b: string): number => {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
+
+/** A (window, status) cell's final row: its errors, distinct IPs (exactly) and URLs in natural order. */
+export const refRow = (
+  c: { readonly start: number; readonly status: number; readonly count: number; readonly ips: ReadonlySet<string>; readonly urls: ReadonlySet<string> },
+  windowMs: number
+): RefRow => ({
+  window_start: iso(c.start),
+  window_end: iso(c.start + windowMs),
+  status: c.status,
+  error_count: c.count,
+  unique_ips: c.ips.size,
+  urls: [...c.urls].sort(naturalOrder)
+})
 
 /** Splits bytes on `\n` like `text.split("\n")` without the trailing empty piece. */
 export const refLines = (bytes: Uint8Array): Array<Uint8Array> => {
@@ -185,13 +198,6 @@ export const analyseReference = (input: Uint8Array, s: RefSettings): RefResult =
       alertLineIndexes.push(index)
     }
   })
-  const rows = [...cells.values()].map((c) => ({
-    window_start: iso(c.start),
-    window_end: iso(c.start + s.windowMs),
-    status: c.status,
-    error_count: c.count,
-    unique_ips: c.ips.size,
-    urls: [...c.urls].sort(naturalOrder)
-  }))
+  const rows = [...cells.values()].map((c) => refRow(c, s.windowMs))
   return { errors, rows, rejectedLines, alerts, counters, alertLineIndexes }
 }

@@ -21,6 +21,7 @@
  * unique_ips is an exact count here: the README says the HyperLogLog is exact
  * below 4 096 IPs, and no cell comes near that.
  */
+import { refRow } from "../../analyzer/reference.ts"
 import { prng } from "../../support/random.ts"
 
 export interface GroupRecord {
@@ -69,13 +70,6 @@ export const errorKeyOf = (e: { timestamp: string; ip: string; method: string; u
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
-/** "/shop/item/9" before "/shop/item/10": a common prefix, then the trailing numbers compared as numbers. */
-export const naturalOrder = (a: string, b: string): number => {
-  const ma = /^(.*?)(\d+)$/.exec(a)
-  const mb = /^(.*?)(\d+)$/.exec(b)
-  if (ma !== null && mb !== null && ma[1] === mb[1]) return Number(ma[2]) - Number(mb[2]) || (a < b ? -1 : a > b ? 1 : 0)
-  return a < b ? -1 : a > b ? 1 : 0
-}
 
 /** The model: `partitions[p]` is partition p's entries in offset order (offset = index). */
 export const groupTruth = (partitions: ReadonlyArray<ReadonlyArray<Entry>>, s: GroupSettings): GroupTruth => {
@@ -118,14 +112,7 @@ export const groupTruth = (partitions: ReadonlyArray<ReadonlyArray<Entry>>, s: G
   return {
     errors,
     rejected,
-    rows: ordered.map((c) => ({
-      window_start: iso(c.start),
-      window_end: iso(c.start + s.windowMs),
-      status: c.status,
-      error_count: c.count,
-      unique_ips: c.ips.size,
-      urls: [...c.urls].sort(naturalOrder)
-    })),
+    rows: ordered.map((c) => refRow(c, s.windowMs)),
     alerts: ordered.filter((c) => c.count > s.threshold).map((c) => ({
       window_start: iso(c.start),
       window_end: iso(c.start + s.windowMs),

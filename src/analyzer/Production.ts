@@ -10,7 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { Alert } from "../domain/Alert.ts"
-import type { AnalysisSettings, AnalysisView, Counters } from "../domain/Analysis.ts"
+import { type AnalysisSettings, type AnalysisView, type Counters, zeroCounters } from "../domain/Analysis.ts"
 import type { WindowCell, WindowRow } from "../domain/Window.ts"
 import type { ReaderState } from "../transport/kafka/PartitionReader.ts"
 import type { WriterState } from "../transport/kafka/WindowWriter.ts"
@@ -18,10 +18,6 @@ import { ProductionStages } from "../transport/kafka/Stages.ts"
 import { makeObservers } from "./Observers.ts"
 import { reportOf } from "./Report.ts"
 import { startRunSummary } from "./RunSummary.ts"
-
-const zeroCounters = (): Counters => ({
-  lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
-})
 
 const addCounters = (into: Counters, from: Counters): void => {
   into.lines += from.lines

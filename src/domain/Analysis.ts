@@ -80,6 +80,11 @@ export interface AnalysisView {
   openCells(): IterableIterator<WindowCell>
 }
 
+/** Counters of an analysis that has read nothing yet. */
+export const zeroCounters = (): Counters => ({
+  lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
+})
+
 /** What the source knows of one of its partitions. */
 export interface PartitionProgress {
   readonly partition: number
@@ -159,9 +164,7 @@ class PartitionState {
 }
 
 export class Analysis implements AnalysisView {
-  readonly counters: Counters = {
-    lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0
-  }
+  readonly counters: Counters = zeroCounters()
   // By partition id; local mode has only partition 0.
   private readonly partitions = new Map<number, PartitionState>([[0, new PartitionState(0)]])
   /** Errors read per status (index = status), late ones included: `counters.errors` by status. */

@@ -22,7 +22,7 @@
  */
 import * as Schema from "effect/Schema"
 import { crossesThreshold, makeAlert, type Alert } from "./Alert.ts"
-import { Analysis, type AnalysisOutput, type AnalysisSettings } from "./Analysis.ts"
+import { Analysis, type AnalysisOutput, type AnalysisSettings, zeroCounters } from "./Analysis.ts"
 import { hashString } from "./HyperLogLog.ts"
 import { WindowCell, type WindowRow } from "./Window.ts"
 
@@ -177,7 +177,7 @@ export class PartitionStage {
     this.analysis.restore({
       partitions: [{ partition, maxEventTimeMs }],
       closedThroughMs: maxEventTimeMs === null ? null : maxEventTimeMs - settings.watermarkMs,
-      counters: { lines: 0, valid: 0, errors: 0, rejected: 0, late: 0, lateBehindMs: 0, lateWatermarkMs: 0, lateAfterClose: 0 },
+      counters: zeroCounters(),
       cells: []
     })
     if (maxEventTimeMs !== null) this.lastValidAtMs = nowMs

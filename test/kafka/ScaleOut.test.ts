@@ -35,7 +35,7 @@ import { AssignerProtocol, CompressionTypes, Kafka, logLevel, type Producer } fr
 import { readParts, tempDir, type Finished } from "../e2e/cli.ts"
 import { prng } from "../support/random.ts"
 import { madeGroup, madeTopic, plainKafka, randomSuffix, sleep } from "./broker.ts"
-import { cli, hasStackTrace, type Running, useSharedBroker } from "./support/processes.ts"
+import { cli, hasStackTrace, type Running, stop, useSharedBroker } from "./support/processes.ts"
 import { committedOffsets, createTopic, readCommitted, topicOffsets } from "./support/topics.ts"
 import { expectAlertMessages } from "./support/productionAlerts.ts"
 import { expectSameMultiset, lastLinesRead } from "./support/truth.ts"
@@ -78,15 +78,7 @@ const analyzerArgs = (n: Names, o: { partitions: number; threshold: number; idle
 ]
 
 /** SIGTERM, then the exit (SIGKILL after `timeoutMs`). */
-const terminate = async (child: Running, timeoutMs = 60_000): Promise<Finished> => {
-  child.child.kill("SIGTERM")
-  const timer = setTimeout(() => child.child.kill("SIGKILL"), timeoutMs)
-  try {
-    return await child.done
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const terminate = (child: Running, timeoutMs = 60_000): Promise<Finished> => stop(child, "SIGTERM", timeoutMs)
 
 /** Its last console report shows a watermark: it merges windows (stage 2) now. */
 const mergesWindows = (child: Running): boolean => {

@@ -7,30 +7,24 @@ import type { RejectedLine } from "../../domain/RejectedLine.ts"
 import { splitRun, startsWithBom } from "../LineSplitter.ts"
 
 /**
- * The values of one fetched batch's messages at or after `expected`, as lines; undefined when
- * there are none. Each value is checked as the file and TCP sources check theirs (`splitRun`): a
- * byte-order mark opening a value is not part of its first line, and a final newline ends its last
- * line rather than opening an empty one. The values are joined by newlines into one run first, so
- * a batch costs one UTF-8 check and one run for the analyzer rather than one per message.
+ * The values of one fetched batch's messages as lines; undefined when there are none. The messages
+ * are the ones the partition's owner takes (`OwnedPartitions.ts` has dropped those it already
+ * read). Each value is checked as the file and TCP sources check theirs (`splitRun`): a byte-order
+ * mark opening a value is not part of its first line, and a final newline ends its last line rather
+ * than opening an empty one. The values are joined by newlines into one run first, so a batch costs
+ * one UTF-8 check and one run for the analyzer rather than one per message.
  */
 export const batchLines = (
-  messages: ReadonlyArray<{ readonly offset: string; readonly value: Buffer | null }>,
-  expected: number | undefined,
+  messages: ReadonlyArray<{ readonly value: Buffer | null }>,
   maxLineBytes: number
-): { lines: Array<string | Uint8Array>; rejected: Array<RejectedLine>; last: number } | undefined => {
+): { lines: Array<string | Uint8Array>; rejected: Array<RejectedLine> } | undefined => {
   if (messages.length === 0) return undefined
-  let from = 0
-  // Only a batch that starts before `expected` (a seek that kafkajs had not applied yet) is skipped into.
-  if (expected !== undefined && Number(messages[0]!.offset) < expected) {
-    while (from < messages.length && Number(messages[from]!.offset) < expected) from++
-    if (from === messages.length) return undefined
-  }
   let size = 0
-  for (let i = from; i < messages.length; i++) size += (messages[i]!.value?.length ?? -1) + 1
+  for (let i = 0; i < messages.length; i++) size += (messages[i]!.value?.length ?? -1) + 1
   const run = Buffer.allocUnsafe(size)
   let at = 0
   let values = 0
-  for (let i = from; i < messages.length; i++) {
+  for (let i = 0; i < messages.length; i++) {
     const value = messages[i]!.value
     if (value === null) continue // a tombstone: no line
     const start = startsWithBom(value) ? 3 : 0
@@ -41,5 +35,5 @@ export const batchLines = (
   const lines: Array<string | Uint8Array> = []
   const rejected: Array<RejectedLine> = []
   if (values > 0) splitRun(run.subarray(0, at), maxLineBytes, lines, rejected)
-  return { lines, rejected, last: Number(messages[messages.length - 1]!.offset) }
+  return { lines, rejected }
 }

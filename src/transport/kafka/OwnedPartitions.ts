@@ -127,19 +127,9 @@ const withLock = <S, A>(slot: Slot<S>, f: () => Promise<A>): Promise<A> => {
   return run
 }
 
-/** What this process owns now, for progress reports. */
-export interface OwnedView {
-  /** Partitions assigned and ready, with their next offsets. */
-  readonly positions: () => ReadonlyMap<number, number>
-}
-
-/**
- * Runs until a fatal error (or interruption, after a last epoch of every ready partition).
- * `onRunning` gets a view of what it owns.
- */
+/** Runs until a fatal error (or interruption, after a last epoch of every ready partition). */
 export const runOwnedPartitions = <S>(
-  options: OwnedPartitionsOptions<S>,
-  onRunning: (view: OwnedView) => void = () => undefined
+  options: OwnedPartitionsOptions<S>
 ): Effect.Effect<never, OwnedPartitionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const { kafka, admin, topic, groupId, owner, notices } = options
@@ -449,13 +439,6 @@ export const runOwnedPartitions = <S>(
           }
         }),
       catch: (e) => kafkaError(`${options.what}: starting the consumer`, e)
-    })
-    onRunning({
-      positions: () => {
-        const out = new Map<number, number>()
-        for (const slot of slots.values()) if (slot.status === "ready") out.set(slot.partition, slot.next)
-        return out
-      }
     })
     void epochs()
     const error = yield* Effect.promise(() => failed)

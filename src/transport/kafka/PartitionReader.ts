@@ -125,7 +125,7 @@ export const partitionReader = (options: PartitionReaderOptions): PartitionOwner
 
     take: async (state: ReaderState, messages: ReadonlyArray<KafkaMessage>, highWatermark: number) => {
       state.highWatermark = highWatermark
-      const taken = batchLines(messages, undefined, options.maxLineBytes)
+      const taken = batchLines(messages, options.maxLineBytes)
       if (taken === undefined) return
       if (taken.rejected.length > 0) state.stage.analysis.rejectRaw(taken.rejected, state.out)
       state.stage.ingest(taken.lines, options.now(), state.out)

@@ -21,7 +21,7 @@
  * unique_ips is an exact count here: the README says the HyperLogLog is exact
  * below 4 096 IPs, and no cell comes near that.
  */
-import { refRow } from "../../analyzer/reference.ts"
+import { type RefRow, refRow } from "../../analyzer/reference.ts"
 import { prng } from "../../support/random.ts"
 
 export interface GroupRecord {
@@ -38,14 +38,8 @@ export interface Entry {
   readonly record?: GroupRecord
 }
 
-export interface GroupRow {
-  readonly window_start: string
-  readonly window_end: string
-  readonly status: number
-  readonly error_count: number
-  readonly unique_ips: number
-  readonly urls: ReadonlyArray<string>
-}
+/** A window row, as the single-process reference writes it. */
+export type GroupRow = RefRow
 
 export interface GroupSettings {
   readonly windowMs: number

@@ -25,8 +25,11 @@ export const killAll = async (): Promise<void> => {
 }
 
 /** SIGINT, then the exit; SIGKILL if it has not exited after `timeoutMs`. */
-export const interrupt = async (child: Running, timeoutMs = 60_000) => {
-  child.child.kill("SIGINT")
+export const interrupt = (child: Running, timeoutMs = 60_000) => stop(child, "SIGINT", timeoutMs)
+
+/** `signal`, then the exit; SIGKILL if it has not exited after `timeoutMs`. */
+export const stop = async (child: Running, signal: NodeJS.Signals, timeoutMs = 60_000) => {
+  child.child.kill(signal)
   const timer = setTimeout(() => child.child.kill("SIGKILL"), timeoutMs)
   try {
     return await child.done

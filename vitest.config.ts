@@ -7,7 +7,7 @@ export default defineConfig({
     testTimeout: 120000,
     // The tests' own kafkajs clients: quiet kafkajs's harmless negative timers, as the CLI does.
     execArgv: ["--disable-warning=TimeoutNegativeWarning"],
-    // The tests' own kafkajs clients get loglens's read_committed fix too (src/transport/kafka/ReadCommitted.ts).
-    setupFiles: ["src/transport/kafka/ReadCommitted.ts"]
+    // The tests' own kafkajs clients get loglens's replacements of kafkajs modules too (src/transport/kafka/Kafkajs.ts).
+    setupFiles: ["src/transport/kafka/Kafkajs.ts"]
   }
 })

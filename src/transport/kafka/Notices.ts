@@ -8,8 +8,8 @@
  * `quietLogCreator` is kafkajs's supported hook for its own log lines: it
  * drops the noise and turns the rest into such notices.
  */
-// Before kafkajs loads: its read_committed filter lets some aborted messages through.
-import "./ReadCommitted.ts"
+// Before kafkajs loads: loglens replaces two of its modules.
+import "./Kafkajs.ts"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"

@@ -1,6 +1,6 @@
 /**
- * A fix for kafkajs 2.2.4's read_committed filter, put in place before
- * kafkajs loads (every module here that imports kafkajs imports this first).
+ * A fix for kafkajs 2.2.4's read_committed filter; `Kafkajs.ts` puts it in
+ * place before kafkajs loads.
  *
  * kafkajs drops the messages of aborted transactions with the broker's list
  * of them (producer id, first offset), but it takes up at most one entry of
@@ -15,7 +15,7 @@
  * message is taken up, in offset order, and an abort marker ends its
  * producer's.
  */
-import { createRequire } from "node:module"
+import { replaceKafkajsModule } from "./KafkajsModules.ts"
 
 interface Message {
   readonly offset: string
@@ -55,15 +55,4 @@ export const filterAbortedMessages = (
   })
 }
 
-const require = createRequire(import.meta.url)
-const target = require.resolve("kafkajs/src/consumer/filterAbortedMessages.js")
-const loaded = require.cache[target]
-if (loaded !== undefined && loaded.exports !== filterAbortedMessages) {
-  // kafkajs was loaded first: its batches hold the broken filter, and the guarantee would be gone.
-  throw new Error("loglens: kafkajs was loaded before its read_committed fix (import ReadCommitted.ts first)")
-}
-const entry = new (require("node:module") as { Module: new(id: string) => NodeJS.Module }).Module(target)
-entry.filename = target
-entry.loaded = true
-entry.exports = filterAbortedMessages
-require.cache[target] = entry
+replaceKafkajsModule("kafkajs/src/consumer/filterAbortedMessages.js", filterAbortedMessages, ["kafkajs/src/consumer/batch.js"])

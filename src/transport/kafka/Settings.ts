@@ -7,8 +7,8 @@
  *
  * kafkajs is imported only inside `transport/kafka/`.
  */
-// Before kafkajs loads: its read_committed filter lets some aborted messages through.
-import "./ReadCommitted.ts"
+// Before kafkajs loads: loglens replaces two of its modules.
+import "./Kafkajs.ts"
 import * as fs from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"

@@ -14,8 +14,8 @@
  * another process could take, `ProducerFenced`) is the producer recreated;
  * that batch may then be duplicated once, and a notice says so.
  */
-// Before kafkajs loads: its read_committed filter lets some aborted messages through.
-import "./ReadCommitted.ts"
+// Before kafkajs loads: loglens replaces two of its modules.
+import "./Kafkajs.ts"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Semaphore from "effect/Semaphore"

@@ -1,0 +1,14 @@
+/**
+ * kafkajs with loglens's replacements of three of its modules, which must be
+ * in place before kafkajs loads: every module here that imports kafkajs
+ * imports this first (and the tests' setup does, for their own clients).
+ */
+import { BATCH, FetchedBatch } from "./FetchedBatch.ts"
+import { replaceKafkajsModule } from "./KafkajsModules.ts"
+// Its read_committed filter lets some aborted messages through.
+import "./ReadCommitted.ts"
+import { decodeRecord, RECORD_DECODER } from "./RecordDecoder.ts"
+
+// Its record decoder and its batches spend most of their time on BigInt arithmetic.
+replaceKafkajsModule(RECORD_DECODER, decodeRecord, ["kafkajs/src/protocol/recordBatch/v0/decoder.js"])
+replaceKafkajsModule(BATCH, FetchedBatch, ["kafkajs/src/consumer/consumerGroup.js"])

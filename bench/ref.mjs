@@ -11,6 +11,7 @@
 //   node bench/ref.mjs tcp-json PORT SECONDS     connect, split lines, JSON.parse every line for SECONDS
 //   node bench/ref.mjs distinct FILE             exact distinct IPs and URLs of a JSON file, and the RSS it takes
 //   node bench/ref.mjs kafka-consume TOPIC N     raw kafkajs consumer (eachBatch), counts N messages
+//                                                (REF_KAFKAJS=loglens: with loglens's kafkajs module replacements)
 //   node bench/ref.mjs kafka-group TOPIC GROUP   one member of consumer group GROUP: JSON.parse every message, count
 //                                                errors, commit after every batch (kafkajs's default); reports on SIGTERM
 //   node bench/ref.mjs append-file FILE RATE S   a log writer: appends JSON lines to FILE at RATE lines/s for S seconds ("written N" on stdout)
@@ -187,6 +188,8 @@ switch (mode) {
     break
   }
   case "kafka-consume": {
+    // REF_KAFKAJS=loglens: with loglens's replacements of kafkajs modules (built in dist/), loaded first.
+    if (process.env.REF_KAFKAJS === "loglens") await import("../dist/transport/kafka/Kafkajs.js")
     const { Kafka, logLevel } = await import("kafkajs")
     const [topic, n] = [args[0], Number(args[1])]
     const kafka = new Kafka({ clientId: "bench-ref", brokers: (process.env.KAFKA_BROKERS ?? "localhost:9092").split(","), logLevel: logLevel.NOTHING })

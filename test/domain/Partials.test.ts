@@ -229,4 +229,17 @@ describe("the two stages, properties", () => {
     // 18,000 distinct IPs; the HyperLogLog's standard error is 0.41 %.
     assert.isTrue(Math.abs(out.closed[0]!.unique_ips - 18_000) < 18_000 * 0.02, String(out.closed[0]!.unique_ips))
   })
+
+  it("asks for an early commit only at multiples of its share of threshold + 1, and at threshold + 1", () => {
+    // Threshold 100 over 6 partitions: a share of 17 (6 × 17 = 102 > 100). The counts written out by hand.
+    const expected = [17, 34, 51, 68, 85, 101]
+    const stage = new PartitionStage(0, { ...SETTINGS, threshold: 100 }, null, NOW, 6)
+    const urgentAt: Array<number> = []
+    for (let count = 1; count <= 160; count++) {
+      stage.ingest([line(T0 + 1_000, 500, `10.0.0.${count}`, "/x")], NOW, new AnalysisOutput())
+      if (stage.urgent) urgentAt.push(count)
+      stage.takePartials()
+    }
+    assert.deepStrictEqual(urgentAt, expected)
+  })
 })

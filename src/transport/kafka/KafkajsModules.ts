@@ -13,6 +13,9 @@ const require = createRequire(import.meta.url)
 // leaves the first one in place rather than taking it for a kafkajs module loaded too early.
 const REPLACEMENT = Symbol.for("loglens.kafkajs-replacement")
 
+/** The version of kafkajs installed. */
+export const kafkajsVersion: string = (require("kafkajs/package.json") as { version: string }).version
+
 /** A private copy of kafkajs's module `specifier` as kafkajs wrote it, whatever the cache holds. */
 export const kafkajsOriginal = <A>(specifier: string): A => {
   const file = require.resolve(specifier)

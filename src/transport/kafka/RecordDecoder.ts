@@ -86,51 +86,22 @@ export const decodeRecord: DecodeRecord = (decoder, batchContext = {}) => {
     timestamp = String(sum)
   }
 
-  // The offset delta, the key's and the value's lengths, the header count: kafkajs's varint, exactly.
-  let result = 0
-  let shift = 0
-  do {
-    byte = buffer[at++]!
-    result += (byte & 0x7f) << shift
-    shift += 7
-  } while (byte >= 0x80)
-  const offsetSum = firstOffset + ((result >>> 1) ^ -(result & 1))
+  // The offset delta, the key's and the value's lengths, the header count: kafkajs's varints.
+  at = readVarInt(buffer, at)
+  const offsetSum = firstOffset + varInt
   if (!Number.isSafeInteger(offsetSum)) return fallback(decoder, start, batchContext)
-
-  let keyLength = 0
-  result = 0
-  shift = 0
-  do {
-    byte = buffer[at++]!
-    result += (byte & 0x7f) << shift
-    shift += 7
-  } while (byte >= 0x80)
-  keyLength = (result >>> 1) ^ -(result & 1)
+  at = readVarInt(buffer, at)
+  const keyLength = varInt
   if (keyLength < -1) return fallback(decoder, start, batchContext)
   const key = keyLength === -1 ? null : buffer.subarray(at, at + keyLength)
   if (keyLength > 0) at += keyLength
-
-  result = 0
-  shift = 0
-  do {
-    byte = buffer[at++]!
-    result += (byte & 0x7f) << shift
-    shift += 7
-  } while (byte >= 0x80)
-  const valueLength = (result >>> 1) ^ -(result & 1)
+  at = readVarInt(buffer, at)
+  const valueLength = varInt
   if (valueLength < -1) return fallback(decoder, start, batchContext)
   const value = valueLength === -1 ? null : buffer.subarray(at, at + valueLength)
   if (valueLength > 0) at += valueLength
-
-  result = 0
-  shift = 0
-  do {
-    byte = buffer[at++]!
-    result += (byte & 0x7f) << shift
-    shift += 7
-  } while (byte >= 0x80)
-  const headerCount = (result >>> 1) ^ -(result & 1)
-  if ((headerCount !== 0 && headerCount !== -1) || at > end) return fallback(decoder, start, batchContext)
+  at = readVarInt(buffer, at)
+  if ((varInt !== 0 && varInt !== -1) || at > end) return fallback(decoder, start, batchContext)
   decoder.offset = at
 
   return {
@@ -144,6 +115,23 @@ export const decodeRecord: DecodeRecord = (decoder, batchContext = {}) => {
     isControlRecord: isControlBatch,
     batchContext
   }
+}
+
+// The value of the last `readVarInt`, which returns where it ended (no object per varint).
+let varInt = 0
+
+/** kafkajs's `Decoder.readVarInt` at `at`, quirks included: past the end, a missing byte reads as 0. */
+const readVarInt = (buffer: Buffer, at: number): number => {
+  let result = 0
+  let shift = 0
+  let byte = 0
+  do {
+    byte = buffer[at++]!
+    result += (byte & 0x7f) << shift
+    shift += 7
+  } while (byte >= 0x80)
+  varInt = (result >>> 1) ^ -(result & 1)
+  return at
 }
 
 const fallback = (decoder: RecordBytes, start: number, batchContext: BatchContext): unknown => {

@@ -109,13 +109,15 @@ export const internalPartitionOf = (startMs: number, windowMs: number, internalP
 interface CellTracker {
   readonly dirty: Set<PartialCell>
   /**
-   * A cell whose count reaches a multiple of its share of the threshold + 1 (`urgentStep`, the count
-   * at which P partitions alike reach threshold + 1 together), or threshold + 1 itself (`urgentTo`),
-   * makes the next epoch urgent: then the merged count may pass the threshold. Only those counts, and
-   * none past threshold + 1, so that a busy partition does not commit after every fetch (bench figure 15b).
+   * A cell counting from its share of threshold + 1 up to twice that, or reaching threshold + 1, makes
+   * the next epoch urgent. With traffic spread evenly over the partitions, that is when the merged
+   * count passes the threshold; at threshold + 1 this cell alone has. Not every count up to
+   * threshold + 1: with many partitions that is most of a busy window, and each early commit is a
+   * transaction (bench figure 15b). Traffic spread unevenly may wait for the commit interval.
    */
-  readonly urgentStep: number
-  readonly urgentTo: number
+  readonly urgentFrom: number
+  readonly urgentUpTo: number
+  readonly alertAt: number
   urgent: boolean
 }
 
@@ -142,10 +144,8 @@ class PartialCell extends WindowCell {
       this.newUrls.push(url)
     }
     this.tracker.dirty.add(this)
-    const count = this.count
-    if (count <= this.tracker.urgentTo && (count % this.tracker.urgentStep === 0 || count === this.tracker.urgentTo)) {
-      this.tracker.urgent = true
-    }
+    const { urgentFrom, urgentUpTo, alertAt } = this.tracker
+    if ((this.count >= urgentFrom && this.count <= urgentUpTo) || this.count === alertAt) this.tracker.urgent = true
   }
 }
 
@@ -170,8 +170,9 @@ export class PartitionStage {
   ) {
     this.tracker = {
       dirty: new Set(),
-      urgentStep: Math.max(1, Math.ceil((settings.threshold + 1) / partitionCount)),
-      urgentTo: settings.threshold + 1,
+      urgentFrom: Math.max(1, Math.floor((settings.threshold + 1) / partitionCount)),
+      urgentUpTo: 2 * Math.ceil((settings.threshold + 1) / partitionCount),
+      alertAt: settings.threshold + 1,
       urgent: false
     }
     // Alerts are stage 2's: no count of one partition alone may fire one.
@@ -208,8 +209,8 @@ export class PartitionStage {
   }
 
   /**
-   * A cell of this partition reached a multiple of its share of the threshold since the last partials:
-   * with the other partitions' shares its window may alert now, so the epoch should not wait (latency only).
+   * A cell of this partition reached its share of the threshold since the last partials: with the
+   * other partitions' shares its window may alert now, so the epoch should not wait (latency only).
    */
   get urgent(): boolean {
     return this.tracker.urgent

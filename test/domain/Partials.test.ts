@@ -230,9 +230,9 @@ describe("the two stages, properties", () => {
     assert.isTrue(Math.abs(out.closed[0]!.unique_ips - 18_000) < 18_000 * 0.02, String(out.closed[0]!.unique_ips))
   })
 
-  it("asks for an early commit only at multiples of its share of threshold + 1, and at threshold + 1", () => {
-    // Threshold 100 over 6 partitions: a share of 17 (6 × 17 = 102 > 100). The counts written out by hand.
-    const expected = [17, 34, 51, 68, 85, 101]
+  it("asks for an early commit from its share of threshold + 1 to twice that, and at threshold + 1", () => {
+    // Threshold 100 over 6 partitions: from 16 errors (6 × 16 = 96) to 34 (2 × 17), then at 101.
+    const expected = [...Array.from({ length: 34 - 16 + 1 }, (_, i) => 16 + i), 101]
     const stage = new PartitionStage(0, { ...SETTINGS, threshold: 100 }, null, NOW, 6)
     const urgentAt: Array<number> = []
     for (let count = 1; count <= 160; count++) {

@@ -55,6 +55,12 @@ const asFailure = (what: string, e: unknown): OwnedPartitionsError =>
 /** How many fetched messages may wait for their owners before kafkajs is held back. */
 const MAX_QUEUED_MESSAGES = 50_000
 
+/**
+ * The least time between two early commits of a partition (`PartitionOwner.urgent`): soon enough for
+ * an alert (bench figure 8b), and not a transaction per fetch while a cell is near the threshold.
+ */
+const URGENT_SPACING_MS = 200
+
 /** A partition's committed offset and the metadata its last transaction wrote. */
 export interface Committed {
   readonly offset: number
@@ -119,6 +125,9 @@ interface Slot<S> {
   pending: Array<{ readonly messages: ReadonlyArray<KafkaMessage>; readonly highWatermark: number }>
   /** Serialises `take` and `epoch` of this partition. */
   lock: Promise<unknown>
+  /** When its last early commit started, and whether the next one waits for its turn. */
+  urgentAt: number
+  urgentPending: boolean
 }
 
 const withLock = <S, A>(slot: Slot<S>, f: () => Promise<A>): Promise<A> => {
@@ -171,7 +180,7 @@ export const runOwnedPartitions = <S>(
               slot.next = Number(item.messages[item.messages.length - 1]!.offset) + 1
             })
             wakeFetcher()
-            if (slot.state !== undefined && owner.urgent(slot.state)) void commitSlot(slot).catch(fatal)
+            if (slot.state !== undefined && owner.urgent(slot.state)) commitEarly(slot)
           }
         }
       } catch (e) {
@@ -290,7 +299,7 @@ export const runOwnedPartitions = <S>(
         consumer.pause([{ topic, partitions: [partition] }])
         const fresh: Slot<S> = {
           partition, generation, status: "recovering", lostAt: 0, state: undefined, producer: undefined, next: 0,
-          queued: 0, pending: [], lock: Promise.resolve()
+          queued: 0, pending: [], lock: Promise.resolve(), urgentAt: -Infinity, urgentPending: false
         }
         slots.set(partition, fresh)
         void recover(fresh)
@@ -345,6 +354,20 @@ export const runOwnedPartitions = <S>(
         }
         await work.committed()
       })
+
+    /** Commits `slot` now, or once URGENT_SPACING_MS have passed since its last early commit. */
+    const commitEarly = (slot: Slot<S>): void => {
+      if (slot.urgentPending) return
+      const wait = slot.urgentAt + URGENT_SPACING_MS - Date.now()
+      const commit = () => {
+        slot.urgentPending = false
+        slot.urgentAt = Date.now()
+        void commitSlot(slot).catch(fatal)
+      }
+      if (wait <= 0) return commit()
+      slot.urgentPending = true
+      setTimeout(commit, wait)
+    }
 
     const epochs = async () => {
       while (!stopping) {

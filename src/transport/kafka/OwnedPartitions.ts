@@ -361,6 +361,8 @@ export const runOwnedPartitions = <S>(
       const wait = slot.urgentAt + URGENT_SPACING_MS - Date.now()
       const commit = () => {
         slot.urgentPending = false
+        // Stopping: the last epoch of every partition commits what this one would have.
+        if (stopping) return
         slot.urgentAt = Date.now()
         void commitSlot(slot).catch(fatal)
       }

@@ -119,7 +119,6 @@ export const firstFlagged = (flags: number): number => (31 - Math.clz32(flags & 
 export const isHexDigit = (c: number | undefined): boolean =>
   c !== undefined && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))
 
-
 /**
  * The end of a JSON number at `p` (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`), or -1. Each byte is
  * read once (a read past the end is undefined, which no comparison accepts).

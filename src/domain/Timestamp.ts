@@ -20,6 +20,10 @@ export class InstantReader {
   // Per slot: the four words of a validated prefix, and its minutes since the epoch (NaN: empty).
   private readonly prefixWords = new Int32Array(PREFIX_SLOTS * 4)
   private readonly prefixMinutes = new Float64Array(PREFIX_SLOTS).fill(Number.NaN)
+  // The last `±hh:mm` offset validated, as the words `getInt32` and `getInt16` read (0 matches no offset: it starts with ±).
+  private zoneHead = 0
+  private zoneTail = 0
+  private zoneMinutes = 0
 
   /**
    * Reads the instant that starts at `start` and ends before `limit` or at the first byte that
@@ -64,16 +68,13 @@ export class InstantReader {
     if (bytes[position] === 46) {
       position++
       const fractionStart = position
-      while (position < limit) {
-        const digit = bytes[position]! - 48
-        if (digit < 0 || digit > 9) break
-        // Truncate, never round: the first three digits are the milliseconds.
-        if (position - fractionStart < 3) millis = millis * 10 + digit
-        position++
-      }
+      position = digitsEnd(bytes, view, position, limit)
       const fractionDigits = position - fractionStart
       if (fractionDigits === 0) return -1
-      for (let i = fractionDigits; i < 3; i++) millis *= 10
+      // Truncate, never round: the first three digits are the milliseconds (missing ones are zeros).
+      millis = (bytes[fractionStart]! - 48) * 100
+      if (fractionDigits > 1) millis += (bytes[fractionStart + 1]! - 48) * 10
+      if (fractionDigits > 2) millis += bytes[fractionStart + 2]! - 48
     }
     if (position >= limit) return -1
     let offsetMinutes = 0
@@ -81,11 +82,22 @@ export class InstantReader {
     if (zone === 90) {
       position++
     } else if (zone === 43 || zone === 45) {
-      if (position + 6 > limit || bytes[position + 3] !== 58) return -1
-      const offsetHours = digits2(bytes, position + 1)
-      const offsetMins = digits2(bytes, position + 4)
-      if (offsetHours < 0 || offsetHours > 23 || offsetMins < 0 || offsetMins > 59) return -1
-      offsetMinutes = (offsetHours * 60 + offsetMins) * (zone === 43 ? 1 : -1)
+      if (position + 6 > limit) return -1
+      // The offset of a log's lines is mostly one: the last one read is compared first, as two words.
+      const head = view.getInt32(position, true)
+      const tail = view.getInt16(position + 4, true)
+      if (head === this.zoneHead && tail === this.zoneTail) {
+        offsetMinutes = this.zoneMinutes
+      } else {
+        if (bytes[position + 3] !== 58) return -1
+        const offsetHours = digits2(bytes, position + 1)
+        const offsetMins = digits2(bytes, position + 4)
+        if (offsetHours < 0 || offsetHours > 23 || offsetMins < 0 || offsetMins > 59) return -1
+        offsetMinutes = (offsetHours * 60 + offsetMins) * (zone === 43 ? 1 : -1)
+        this.zoneHead = head
+        this.zoneTail = tail
+        this.zoneMinutes = offsetMinutes
+      }
       position += 6
     } else {
       return -1
@@ -93,6 +105,23 @@ export class InstantReader {
     this.epochMs = (minutes - offsetMinutes) * 60_000 + second * 1000 + millis
     return position
   }
+}
+
+/**
+ * The index of the first byte from `p` (before `limit`) that is not an ASCII digit, four bytes at a
+ * time: with `y = byte ^ 0x30` a digit is `y <= 9`, and `(y + 0x76) | y` has its top bit set
+ * exactly for the others. A carry out of a byte only reaches bytes after a flagged one, so the
+ * lowest flag is a true non-digit.
+ */
+const digitsEnd = (bytes: Uint8Array, view: DataView<ArrayBufferLike>, p: number, limit: number): number => {
+  while (p + 4 <= limit) {
+    const y = view.getInt32(p, true) ^ 0x30303030
+    const flags = ((y + 0x76767676) | y) & 0x80808080
+    if (flags !== 0) return p + ((31 - Math.clz32(flags & -flags)) >> 3)
+    p += 4
+  }
+  while (p < limit && bytes[p]! >= 48 && bytes[p]! <= 57) p++
+  return p
 }
 
 const PREFIX_BITS = 4

@@ -273,3 +273,40 @@ describe("parseEventTimeMs remembers the last date", () => {
     )
   })
 })
+
+describe("parseEventTimeMs remembers the last offset", () => {
+  it("never lets a remembered valid offset vouch for another, valid or not", () => {
+    const at = "2025-05-30T18:52:47.123"
+    // Each run: offsets one byte apart, read one after the other, each judged on its own.
+    const runs: ReadonlyArray<ReadonlyArray<string>> = [
+      ["+02:00", "+02:01", "+02:00", "-02:00", "+02:0x", "+02:60", "+02:00"],
+      ["+23:59", "+24:59", "+23:59", "+23-59", "+23:5", "+23:59"],
+      ["-05:30", "-05:30", "+05:30", "-05:3 ", "-0530Z", "-05:30"]
+    ]
+    for (const run of runs) {
+      for (const offset of run) {
+        const text = `${at}${offset}`
+        const expected = /^[+-]([01][0-9]|2[0-3]):[0-5][0-9]$/.test(offset)
+          ? Date.UTC(2025, 4, 30, 18, 52, 47, 123) -
+            (offset[0] === "+" ? 1 : -1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6))) * 60_000
+          : undefined
+        assert.strictEqual(parseEventTimeMs(text), expected, text)
+      }
+    }
+  })
+
+  it("reads a fraction of any length four digits at a time, whatever byte ends it", () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[0-9]{0,13}$/),
+        // Bytes next to the digits (`/` and `:`), zones, other ASCII and non-ASCII.
+        fc.oneof(fc.constantFrom("Z", "+02:00", "/", ":", "Z0", "\u0000", "\u00b9", "\u00ff", ""), fc.string({ unit: "binary", maxLength: 3 })),
+        (digits, rest) => {
+          const text = `2025-05-30T18:52:47.${digits}${rest}`
+          assert.strictEqual(parseEventTimeMs(text), referenceEventTimeMs(text), JSON.stringify(text))
+        }
+      ),
+      { numRuns: 10_000 }
+    )
+  })
+})

@@ -26,17 +26,14 @@ import { FieldDecoder } from "./FieldDecoder.ts"
 import { describeFieldMapping, isMapped, RECORD_FIELDS, type FieldMapping, type RecordField } from "./FieldMapping.ts"
 import type { Format } from "./Format.ts"
 import {
-  FALSE,
   isHexDigit,
   literalEnd,
   Literal,
   MAX_DEPTH,
-  NULL,
   numberEnd,
   plainRunEnd,
   sameBytes,
-  skipWhitespace,
-  TRUE
+  skipWhitespace
 } from "./JsonBytes.ts"
 import type { Verdict } from "./LineDecoder.ts"
 
@@ -533,9 +530,7 @@ export class JsonDecoder extends FieldDecoder {
     const c = bytes[p]
     if (c === 34) return this.skipString(bytes, p + 1)
     if (c === 45 || (c !== undefined && c >= 48 && c <= 57)) return numberEnd(bytes, p)
-    if (c === 116) return literalEnd(bytes, p, TRUE)
-    if (c === 102) return literalEnd(bytes, p, FALSE)
-    if (c === 110) return literalEnd(bytes, p, NULL)
+    if (c === 110 || c === 116 || c === 102) return literalEnd(this.view, p, c)
     if ((c === 123 || c === 91) && depth < MAX_DEPTH) return this.skipContainer(bytes, p, depth + 1)
     return -1
   }

@@ -67,13 +67,21 @@ export const sameBytes = (a: Uint8Array, b: Uint8Array | undefined): boolean =>
 // Deeper values go to JSON.parse: the skip recurses.
 export const MAX_DEPTH = 16
 
-export const TRUE = [116, 114, 117, 101]
-export const FALSE = [102, 97, 108, 115, 101]
-export const NULL = [110, 117, 108, 108]
+/** Four ASCII bytes as one little-endian word, as `getInt32(p, true)` reads them. */
+const wordOf = (text: string): number =>
+  text.charCodeAt(0) | (text.charCodeAt(1) << 8) | (text.charCodeAt(2) << 16) | (text.charCodeAt(3) << 24)
 
-export const literalEnd = (bytes: Uint8Array, p: number, literal: ReadonlyArray<number>): number => {
-  for (let i = 0; i < literal.length; i++) if (bytes[p + i] !== literal[i]) return -1
-  return p + literal.length
+const NULL_WORD = wordOf("null")
+const TRUE_WORD = wordOf("true")
+// `false` is `f` and these four.
+const ALSE_WORD = wordOf("alse")
+
+/** The end of `null`, `true` or `false` at `p` (its first byte is `c`), or -1: one word compared. */
+export const literalEnd = (view: DataView<ArrayBufferLike>, p: number, c: number): number => {
+  if (c === 102) return p + 5 <= view.byteLength && view.getInt32(p + 1, true) === ALSE_WORD ? p + 5 : -1
+  if (p + 4 > view.byteLength) return -1
+  const word = view.getInt32(p, true)
+  return (c === 110 ? word === NULL_WORD : c === 116 && word === TRUE_WORD) ? p + 4 : -1
 }
 
 export const skipWhitespace = (bytes: Uint8Array, p: number): number => {
@@ -111,24 +119,32 @@ export const firstFlagged = (flags: number): number => (31 - Math.clz32(flags & 
 export const isHexDigit = (c: number | undefined): boolean =>
   c !== undefined && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))
 
-export const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 48 && c <= 57
-
-/** The end of a JSON number at `p` (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`), or -1. */
+/**
+ * The end of a JSON number at `p` (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`), or -1. Each byte is
+ * read once (a read past the end is undefined, which no comparison accepts).
+ */
 export const numberEnd = (bytes: Uint8Array, p: number): number => {
-  if (bytes[p] === 45) p++
-  if (bytes[p] === 48) p++
-  else if (isDigit(bytes[p])) while (isDigit(bytes[p])) p++
-  else return -1
-  if (bytes[p] === 46) {
-    p++
-    if (!isDigit(bytes[p])) return -1
-    while (isDigit(bytes[p])) p++
+  let c = bytes[p]!
+  if (c === 45) c = bytes[++p]!
+  if (c === 48) {
+    c = bytes[++p]!
+  } else {
+    if (!(c >= 49 && c <= 57)) return -1
+    do c = bytes[++p]!
+    while (c >= 48 && c <= 57)
   }
-  if (bytes[p] === 101 || bytes[p] === 69) {
-    p++
-    if (bytes[p] === 43 || bytes[p] === 45) p++
-    if (!isDigit(bytes[p])) return -1
-    while (isDigit(bytes[p])) p++
+  if (c === 46) {
+    c = bytes[++p]!
+    if (!(c >= 48 && c <= 57)) return -1
+    do c = bytes[++p]!
+    while (c >= 48 && c <= 57)
+  }
+  if (c === 101 || c === 69) {
+    c = bytes[++p]!
+    if (c === 43 || c === 45) c = bytes[++p]!
+    if (!(c >= 48 && c <= 57)) return -1
+    do c = bytes[++p]!
+    while (c >= 48 && c <= 57)
   }
   return p
 }

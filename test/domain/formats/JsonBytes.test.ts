@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { Literal, plainRunEnd } from "../../../src/domain/formats/JsonBytes.ts"
+import { Literal, literalEnd, numberEnd, plainRunEnd } from "../../../src/domain/formats/JsonBytes.ts"
 
 const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
 
@@ -91,5 +91,40 @@ describe("JsonBytes", () => {
       ),
       { numRuns: 20_000 }
     )
+  })
+
+  it("numberEnd ends where JSON's number grammar does, and refuses what it does not allow, up to the end of the bytes", () => {
+    const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom("-", "+", "0", "1", "9", "5", ".", "e", "E", ",", "}", " ", "x"), { maxLength: 12 }),
+        fc.boolean(),
+        (chars, wrapped) => {
+          const text = chars.join("")
+          // Inside a line (a byte after it) or at the very end of the bytes (a read past the end).
+          const bytes = Buffer.from(wrapped ? `"${text}` : text)
+          const from = wrapped ? 1 : 0
+          const match = NUMBER.exec(text)
+          const expected = match === null ? -1 : from + match[0].length
+          // A `.` or an exponent that could still follow but has no digits makes it no number (JSON.parse refuses it).
+          const rest = text.slice(match?.[0].length ?? 0)
+          const dangling = match !== null &&
+            ((match[2] === undefined && match[3] === undefined && rest.startsWith(".")) || (match[3] === undefined && /^[eE]/.test(rest)))
+          assert.strictEqual(numberEnd(bytes, from), dangling ? -1 : expected, JSON.stringify(text))
+        }
+      ),
+      { numRuns: 20_000 }
+    )
+  })
+
+  it("literalEnd reads null, true and false whole, never past the end of the bytes", () => {
+    for (const literal of ["null", "true", "false"]) {
+      for (const text of [literal, `${literal},`, `${literal}}`, literal.slice(0, -1), `${literal.slice(0, -1)}x`, `x${literal.slice(1)}`]) {
+        const bytes = Buffer.from(`:${text}`)
+        const view = viewOf(bytes)
+        const expected = text.startsWith(literal) ? 1 + literal.length : -1
+        assert.strictEqual(literalEnd(view, 1, bytes[1]!), expected, text)
+      }
+    }
   })
 })

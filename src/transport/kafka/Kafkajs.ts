@@ -1,7 +1,8 @@
 /**
- * kafkajs with loglens's replacements of three of its modules, which must be
- * in place before kafkajs loads: every module here that imports kafkajs
- * imports this first (and the tests' setup does, for their own clients).
+ * kafkajs with loglens's replacements of three of its modules (two of them
+ * on kafkajs 2.2.4 only), which must be in place before kafkajs loads: every
+ * module here that imports kafkajs imports this first (and the tests' setup
+ * does, for their own clients).
  */
 import { BATCH, FetchedBatch } from "./FetchedBatch.ts"
 import { kafkajsVersion, replaceKafkajsModule } from "./KafkajsModules.ts"

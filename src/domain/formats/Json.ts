@@ -273,7 +273,8 @@ export class JsonDecoder extends FieldDecoder {
     if (p !== bytes.length && c !== 10) return -1
     // A `\r` just before the end is not part of the line.
     this.lineEnd = p > close && bytes[p - 1] === 13 ? p - 1 : p
-    this.isCanonical = canonical && this.lineEnd === close
+    // A line given as a string (`decode`) is its own text whole, trailing whitespace included.
+    this.isCanonical = canonical && this.lineEnd === close && (this.line === undefined || close === bytes.length)
     return p
   }
 

@@ -379,6 +379,16 @@ describe("the JSON decoder, examples", () => {
     assert.strictEqual(decoder.record().timestamp, "2025-05-30T20:52:47.999999+02:00")
   })
 
+  it("leaves trailing whitespace out of the errors/ line of a line given as a string", () => {
+    // The framing hands on `…}\r` of `…}\r\r\n` (one \r is the line end's): the other is JSON whitespace.
+    const canonical = `{"timestamp":"2025-05-30T18:45:00Z","ip":"10.0.0.1","method":"GET","url":"/resource/1","status":503}`
+    for (const tail of ["", "\r", " ", "\t\r", " \r"]) {
+      const { verdict, decoder } = decodeJson(canonical + tail)
+      assert.strictEqual(verdict, "valid", JSON.stringify(tail))
+      assert.strictEqual(decoder.errorLine(), canonical, JSON.stringify(tail))
+    }
+  })
+
   it("ignores extra fields, whatever their kind, and keeps only the five", () => {
     const { verdict, decoder } = decodeJson(
       `{"user_agent":"curl/8","timestamp":"2025-05-30T18:52:47Z","bytes":1234,"ip":"1.2.3.4","nested":{"a":[1,2,{"b":null}]},"method":"GET","url":"/x","status":200,"ok":true,"ratio":0.5}`

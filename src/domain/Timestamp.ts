@@ -7,6 +7,7 @@
  * hour 24). It truncates to milliseconds, so that every later comparison is
  * plain integer arithmetic. `parseEventTimeMs` is the same parser for strings.
  */
+import { firstFlagged } from "./ByteWords.ts"
 
 /**
  * Reads instants from ASCII bytes. The lines of a log share their minute for long stretches (one
@@ -110,14 +111,13 @@ export class InstantReader {
 /**
  * The index of the first byte from `p` (before `limit`) that is not an ASCII digit, four bytes at a
  * time: with `y = byte ^ 0x30` a digit is `y <= 9`, and `(y + 0x76) | y` has its top bit set
- * exactly for the others. A carry out of a byte only reaches bytes after a flagged one, so the
- * lowest flag is a true non-digit.
+ * exactly for the others (see `firstFlagged` for why the lowest flag is a true one).
  */
 const digitsEnd = (bytes: Uint8Array, view: DataView<ArrayBufferLike>, p: number, limit: number): number => {
   while (p + 4 <= limit) {
     const y = view.getInt32(p, true) ^ 0x30303030
     const flags = ((y + 0x76767676) | y) & 0x80808080
-    if (flags !== 0) return p + ((31 - Math.clz32(flags & -flags)) >> 3)
+    if (flags !== 0) return p + firstFlagged(flags)
     p += 4
   }
   while (p < limit && bytes[p]! >= 48 && bytes[p]! <= 57) p++

@@ -271,10 +271,10 @@ export class JsonDecoder extends FieldDecoder {
     let c = bytes[p]
     while (c === 32 || c === 9 || c === 13) c = bytes[++p]
     if (p !== bytes.length && c !== 10) return -1
-    // A `\r` just before the end is not part of the line.
-    this.lineEnd = p > close && bytes[p - 1] === 13 ? p - 1 : p
-    // A line given as a string (`decode`) is its own text whole, trailing whitespace included.
-    this.isCanonical = canonical && this.lineEnd === close && (this.line === undefined || close === bytes.length)
+    // In a run, a `\r` just before the end is the line end's, not the line's. A line given as a
+    // string (`decode`) has had its line end taken off: it is its own text whole.
+    this.lineEnd = this.line === undefined && p > close && bytes[p - 1] === 13 ? p - 1 : p
+    this.isCanonical = canonical && this.lineEnd === close
     return p
   }
 

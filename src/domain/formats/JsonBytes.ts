@@ -5,6 +5,7 @@
  * index, or -1 where the bytes are not what JSON allows, so that the caller
  * defers.
  */
+import { firstFlagged } from "../ByteWords.ts"
 
 /**
  * Fixed bytes (at least 4), compared a word at a time: eight bytes as a double where that is exact,
@@ -108,13 +109,6 @@ export const plainRunEnd = (view: DataView<ArrayBufferLike>, p: number, length: 
   }
   return p
 }
-
-/**
- * The index (0 to 3) of the lowest byte whose top bit is set in `flags` (not 0), which is the first
- * of the word's four bytes in memory (little-endian). A borrow of the subtractions above can flag
- * a byte after a flagged one, never before it, so the lowest flag is always a true one.
- */
-export const firstFlagged = (flags: number): number => (31 - Math.clz32(flags & -flags)) >> 3
 
 export const isHexDigit = (c: number | undefined): boolean =>
   c !== undefined && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))

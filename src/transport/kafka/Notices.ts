@@ -8,7 +8,7 @@
  * `quietLogCreator` is kafkajs's supported hook for its own log lines: it
  * drops the noise and turns the rest into such notices.
  */
-// Before kafkajs loads: loglens replaces two of its modules.
+// Before kafkajs loads: loglens replaces some of its modules (see Kafkajs.ts).
 import "./Kafkajs.ts"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"

@@ -7,7 +7,7 @@
  *
  * kafkajs is imported only inside `transport/kafka/`.
  */
-// Before kafkajs loads: loglens replaces two of its modules.
+// Before kafkajs loads: loglens replaces some of its modules (see Kafkajs.ts).
 import "./Kafkajs.ts"
 import * as fs from "node:fs"
 import * as Effect from "effect/Effect"

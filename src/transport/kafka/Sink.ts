@@ -14,7 +14,7 @@
  * another process could take, `ProducerFenced`) is the producer recreated;
  * that batch may then be duplicated once, and a notice says so.
  */
-// Before kafkajs loads: loglens replaces two of its modules.
+// Before kafkajs loads: loglens replaces some of its modules (see Kafkajs.ts).
 import "./Kafkajs.ts"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

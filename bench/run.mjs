@@ -325,14 +325,23 @@ const figures = {
 
   async 9() {
     // Each run replays figure 3's file and then this one back to back, so the ratio to figure 3 is the
-    // median of paired runs: one noisy stretch of the machine then moves both sides of a pair.
-    const file = path.join(WORK, "varied.jsonl")
-    writeVariedJson(file, LINES)
+    // median of paired runs: one noisy stretch of the machine then moves both sides of a pair. The same
+    // runs replay the steps between the two files (VARIED_STEPS), to show what each feature costs.
+    const files = VARIED_STEPS.map((step, level) => {
+      const file = path.join(WORK, `varied-${level}.jsonl`)
+      writeVariedJson(file, LINES, level)
+      return file
+    })
+    const file = files[files.length - 1]
     const shapedFile = await generatedFile("json")
-    const shaped = [], ratios = []
+    const shaped = [], ratios = [], stepRatios = VARIED_STEPS.map(() => [])
     const m = await alternate(async (i) => {
       shaped.push(await analyzerReplayRate(shapedFile, "json", LINES, `shaped-${i}`))
-      const varied = await analyzerReplayRate(file, "json", LINES, `varied-${i}`)
+      let varied = 0
+      for (let level = 0; level < files.length; level++) {
+        varied = await analyzerReplayRate(files[level], "json", LINES, `varied-${level}-${i}`)
+        stepRatios[level].push(varied / shaped[i])
+      }
       ratios.push(varied / shaped[i])
       return varied
     }, () => referenceRate("analyze-json", file))
@@ -340,12 +349,15 @@ const figures = {
     // The same pairs in bytes per second: the varied lines are longer, and the decoder reads every byte.
     const bytesPerLine = (f) => fs.statSync(f).size / LINES
     const byteRatio = pairRatio * bytesPerLine(file) / bytesPerLine(shapedFile)
+    const steps = VARIED_STEPS.map((step, level) =>
+      `${step} (${bytesPerLine(files[level]).toFixed(0)} B per line) ${ratio(median(stepRatios[level]), 1)}`
+    )
     row({
       figure: "9. analyzer --input replay, varied JSON (4 layouts and zones, 0-9 fraction digits, extra fields, 12 % errors, 50,000 IPs)",
       value: `${fmt(m.p)} lines/s (${ratio(pairRatio, 1)} figure 3's file in paired runs; in bytes/s ${ratio(byteRatio, 1)}, at ${bytesPerLine(file).toFixed(0)} against ${bytesPerLine(shapedFile).toFixed(0)} B per line)`,
       reference: `${fmt(m.r)} lines/s (JSON.parse every line)`, ratio: ratio(m.p, m.r),
       target: "≥ 1,500,000 lines/s and ≥ 0.9× figure 3's file", pass: verdict(m.p >= 1.5e6 && pairRatio >= 0.9),
-      runs: `${samples(m.ps)} | figure 3's file ${samples(shaped)} | ref ${samples(m.rs)}`
+      runs: `${samples(m.ps)} | figure 3's file ${samples(shaped)} | ref ${samples(m.rs)} | step by step, against figure 3's file in the same runs: ${steps.join("; ")}`
     })
   },
 
@@ -1061,8 +1073,17 @@ const checkpointFigure = async (cells) => {
  * spaced, reordered, extra fields first), extra fields of simple kinds and time zone (+02:00,
  * -05:00, Z, +05:30); fraction digits vary from 0 to 9 per line (as Go's RFC 3339 "nano" format
  * trims zeros). 12 % errors, 50,000 IPs, all in one 30 s window. Seeded.
+ *
+ * `level` (an index of VARIED_STEPS) writes the same records with only some of these features:
+ * every level draws the same random numbers, so the records differ only in what the level adds.
  */
-const writeVariedJson = (file, count) => {
+const VARIED_STEPS = [
+  "the same records in the generator's shape",
+  "+ 0-9 fraction digits and the four zones",
+  "+ the four key layouts",
+  "+ the extra fields (figure 9's file)"
+]
+const writeVariedJson = (file, count, level = VARIED_STEPS.length - 1) => {
   let state = 0x9e3779b9
   const next = () => {
     // mulberry32
@@ -1078,7 +1099,15 @@ const writeVariedJson = (file, count) => {
   const pad = (n, w) => String(n).padStart(w, "0")
   const zoneText = (zone) =>
     zone === undefined ? "Z" : `${zone < 0 ? "-" : "+"}${pad(Math.floor(Math.abs(zone) / 60), 2)}:${pad(Math.abs(zone) % 60, 2)}`
-  const sources = [
+  const generatorShaped = (t, ip, m, u, s) => `{"timestamp":"${t}","ip":"${ip}","method":"${m}","url":"${u}","status":${s}}`
+  // Each source's layout without its extra fields (level 2).
+  const layouts = [
+    generatorShaped,
+    (t, ip, m, u, s) => `{"timestamp": "${t}", "ip": "${ip}", "method": "${m}", "url": "${u}", "status": ${s}}`,
+    (t, ip, m, u, s) => `{"ip":"${ip}","status":${s},"timestamp":"${t}","url":"${u}","method":"${m}"}`,
+    generatorShaped
+  ]
+  const full = [
     { zone: 120, line: (t, ip, m, u, s, n) => `{"timestamp":"${t}","ip":"${ip}","method":"${m}","url":"${u}","status":${s},"bytes":${n},"user_agent":"${pick(agents)}","request_time":${(n % 5000) / 1000}}` },
     { zone: -300, line: (t, ip, m, u, s, n) => `{"timestamp": "${t}", "ip": "${ip}", "method": "${m}", "url": "${u}", "status": ${s}, "bytes": ${n}, "referer": "-"}` },
     { zone: undefined, line: (t, ip, m, u, s, n) => `{"ip":"${ip}","status":${s},"timestamp":"${t}","url":"${u}","method":"${m}","upstream":null,"cached":${n % 2 === 0}}` },
@@ -1087,22 +1116,29 @@ const writeVariedJson = (file, count) => {
   const base = Date.parse("2025-05-30T18:52:30.000Z")
   const fd = fs.openSync(file, "w")
   let out = ""
-  let source = sources[0]
+  let source = 0
   let run = 0
   for (let i = 0; i < count; i++) {
     if (run-- <= 0) {
-      source = pick(sources)
+      source = next() % full.length
       run = next() % 1000
     }
+    // The generator writes UTC with milliseconds.
+    const zone = level === 0 ? undefined : full[source].zone
     const instant = base + Math.floor((i * 29_000) / count)
-    const local = new Date(instant + (source.zone ?? 0) * 60_000)
-    const digits = next() % 10
-    const fraction = digits === 0 ? "" : `.${(pad(local.getUTCMilliseconds(), 3) + pad(next() % 1_000_000, 6)).slice(0, digits)}`
-    const timestamp = `${local.toISOString().slice(0, 19)}${fraction}${zoneText(source.zone)}`
+    const local = new Date(instant + (zone ?? 0) * 60_000)
+    const drawn = next() % 10
+    const digits = level === 0 ? 3 : drawn
+    const micros = drawn === 0 ? 0 : next() % 1_000_000
+    const fraction = digits === 0 ? "" : `.${(pad(local.getUTCMilliseconds(), 3) + pad(micros, 6)).slice(0, digits)}`
+    const timestamp = `${local.toISOString().slice(0, 19)}${fraction}${zoneText(zone)}`
     const roll = next() % 100
     const status = roll < 12 ? pick([404, 404, 500, 503, 403, 400]) : pick([200, 200, 200, 201, 204, 301, 304])
     const url = next() % 4 === 0 ? `/api/v1/items?id=${next() % 100}&page=1` : `/resource/${next() % 100}`
-    out += source.line(timestamp, ips[next() % ips.length], pick(methods), url, status, next() % 50_000) + "\n"
+    const fields = [timestamp, ips[next() % ips.length], pick(methods), url, status, next() % 50_000]
+    // The full line is always made, so that every level draws the same numbers (a user agent too).
+    const line = full[source].line(...fields)
+    out += (level === 3 ? line : level === 2 ? layouts[source](...fields) : generatorShaped(...fields)) + "\n"
     if (out.length > 1 << 20) {
       fs.writeSync(fd, out)
       out = ""

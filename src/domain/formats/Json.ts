@@ -31,6 +31,7 @@ import {
   Literal,
   MAX_DEPTH,
   numberEnd,
+  numberValue,
   plainRunEnd,
   sameBytes,
   skipWhitespace
@@ -495,9 +496,7 @@ export class JsonDecoder extends FieldDecoder {
       }
       if (i !== end) return false
     }
-    let text = ""
-    for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]!)
-    const value = Number(text)
+    const value = numberValue(bytes, start, end)
     if (bit === STATUS) {
       if (!(value >= 100 && value <= 599)) return false
       this.status = value

@@ -142,3 +142,42 @@ export const numberEnd = (bytes: Uint8Array, p: number): number => {
   }
   return p
 }
+
+// 10^0 to 10^15, each exact as a double.
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => 10 ** k)
+
+/**
+ * The value `Number` gives the text `bytes[start, end)`: a JSON number, or digits with an optional
+ * fraction. Up to 15 digits with no sign or exponent are read here: the digits as an integer (exact,
+ * being below 2^53) divided by a power of ten (exact) is one correctly rounded division, and so the
+ * same double as `Number` of the text, which rounds the exact value too. Longer numbers, such as
+ * Caddy's `ts` with seven fraction digits, go to `Number`.
+ */
+export const numberValue = (bytes: Uint8Array, start: number, end: number): number => {
+  // 15 digits and a point at most.
+  if (end - start > 16) return numberOfText(bytes, start, end)
+  let digits = 0
+  let fractionDigits = 0
+  let point = false
+  for (let i = start; i < end; i++) {
+    const c = bytes[i]!
+    if (c >= 48 && c <= 57) {
+      digits = digits * 10 + (c - 48)
+      if (point) fractionDigits++
+    } else if (c === 46 && !point) {
+      point = true
+    } else {
+      return numberOfText(bytes, start, end)
+    }
+  }
+  if (end - start - (point ? 1 : 0) > 15) return numberOfText(bytes, start, end)
+  return fractionDigits === 0 ? digits : digits / POWERS_OF_TEN[fractionDigits]!
+}
+
+const numberOfText = (bytes: Uint8Array, start: number, end: number): number => {
+  // One native decoding of a Buffer's ASCII is about twice as fast as building the text a character at a time.
+  if (bytes instanceof Buffer) return Number(bytes.toString("latin1", start, end))
+  let text = ""
+  for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]!)
+  return Number(text)
+}

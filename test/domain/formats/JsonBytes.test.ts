@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { Literal, literalEnd, numberEnd, plainRunEnd } from "../../../src/domain/formats/JsonBytes.ts"
+import { Literal, literalEnd, numberEnd, numberValue, plainRunEnd } from "../../../src/domain/formats/JsonBytes.ts"
 
 const viewOf = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
 
@@ -113,6 +113,27 @@ describe("JsonBytes", () => {
           assert.strictEqual(numberEnd(bytes, from), dangling ? -1 : expected, JSON.stringify(text))
         }
       ),
+      { numRuns: 20_000 }
+    )
+  })
+
+  it("numberValue gives the double Number gives the text, in a Buffer or not, around the 15 digits read without it", () => {
+    const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`))
+    const text = fc.oneof(
+      digits(1, 18),
+      fc.tuple(digits(1, 12), digits(1, 10)).map(([whole, fraction]) => `${whole}.${fraction}`),
+      // 15 and 16 digits, where the division stops and Number takes over; ties at the microsecond.
+      fc.tuple(digits(10, 10), digits(5, 6)).map(([whole, fraction]) => `${whole}.${fraction}`),
+      fc.tuple(digits(1, 11), fc.constantFrom("5", "05", "0005", "0000005", "9999995")).map(([whole, tail]) => `${whole}.${tail}`),
+      fc.double({ min: 0, max: 1e13, noNaN: true }).map((d) => JSON.stringify(d)),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d))
+    )
+    fc.assert(
+      fc.property(text, fc.boolean(), (text, inBuffer) => {
+        const bytes = inBuffer ? Buffer.from(`:${text},`) : Uint8Array.from(`:${text},`, (ch) => ch.charCodeAt(0))
+        const value = numberValue(bytes, 1, 1 + text.length)
+        assert.isTrue(Object.is(value, Number(text)), `${text}: ${value} against ${Number(text)}`)
+      }),
       { numRuns: 20_000 }
     )
   })

@@ -15,8 +15,10 @@
  * The fast path reads bytes: an object in any key order, with any JSON
  * whitespace, extra members of any kind, record fields that are plain strings
  * (no escapes) or plain numbers, and dotted paths followed into nested
- * objects. Anything else (escapes in a key or a record field, repeated keys on
- * a path, a failed check) goes to `JSON.parse` and the Schema, which decide.
+ * objects. It learns the layouts of the lines it reads (see `fastAt`), flat
+ * or nested, and reads later lines of a known layout along it. Anything else
+ * (escapes in a key or a record field, repeated keys on a path, a failed
+ * check) goes to `JSON.parse` and the Schema, which decide.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -98,11 +100,16 @@ const CANONICAL_SEPARATORS = ["{\"timestamp\":", ",\"ip\":", ",\"method\":", ",\
 const MAX_STEPS = 64
 const UNKNOWN_LAYOUT = -2
 
-/** A member of a known layout: the bytes before its value, the field it is, and the members seen after it. */
+/**
+ * A member of a known layout: the bytes before its value, the field it is, and the members seen
+ * after it. With dotted paths the bytes before a value also open and close the objects on the
+ * paths (`,"request":{"remote_ip":`); `depth` is how many of them hold the value.
+ */
 class Step {
   readonly next: Array<Step> = []
   readonly separator: Literal
   readonly bit: number
+  readonly depth: number
   // The fields of the layout up to here.
   readonly seen: number
   // The layout up to here is the generator's, member for member.
@@ -110,9 +117,10 @@ class Step {
   // A key up to here holds a non-ASCII character (string offsets are then not byte offsets).
   readonly nonAscii: boolean
 
-  constructor(separator: Literal, bit: number, seen: number, canonical: boolean, nonAscii: boolean) {
+  constructor(separator: Literal, bit: number, depth: number, seen: number, canonical: boolean, nonAscii: boolean) {
     this.separator = separator
     this.bit = bit
+    this.depth = depth
     this.seen = seen
     this.canonical = canonical
     this.nonAscii = nonAscii
@@ -180,18 +188,21 @@ export class JsonDecoder extends FieldDecoder {
   private seenObjects = 0
   private readonly paths: Readonly<Record<RecordField, ReadonlyArray<string>>>
   private readonly mappingNote: string
-  // The layouts of lines read so far, as a tree of separators (see `objectAt`), and its size.
+  // The layouts of lines read so far, as a tree of separators (see `fastAt`), and its size.
   private readonly layouts: Step
   private stepCount = 0
-  // The members of the line read key by key: where each separator starts and ends (its value's start), its field.
+  // The members of the line read key by key: where each separator starts and ends (its value's start), its
+  // field, its depth in the objects of the dotted paths; and where the last value read ended.
   private readonly separators: Array<number> = []
   private readonly memberBits: Array<number> = []
+  private readonly memberDepths: Array<number> = []
+  private valueEnd = 0
 
   constructor(mapping: FieldMapping) {
     super()
     this.mapped = isMapped(mapping)
     // The root stands before the first member: its own separator is never compared.
-    this.layouts = new Step(new Literal(new Uint8Array(4)), 0, 0, !this.mapped, false)
+    this.layouts = new Step(new Literal(new Uint8Array(4)), 0, 0, 0, !this.mapped, false)
     const paths = {} as Record<RecordField, ReadonlyArray<string>>
     for (const name of RECORD_FIELDS) paths[name] = mapping[name] ?? [name]
     this.paths = paths
@@ -213,22 +224,20 @@ export class JsonDecoder extends FieldDecoder {
     return this.slowJson(line)
   }
 
-  private fastAt(bytes: Uint8Array, start: number): number {
-    if (this.keys !== undefined) return this.objectAt(bytes, start)
-    return this.pathKeys === undefined ? -1 : this.nestedAt(bytes, start)
-  }
-
   // -- the fast path: return -1 to defer to the Schema ------------------------
 
   /**
-   * A flat object whose record fields are plain, from `start` to the end of its line. The bytes
-   * between one value and the next (`,"ip":` or `, "ip": `) are compared four at a time against
-   * those of the layouts of lines seen before; a line of a new layout is read key by key, and
-   * its layout learned.
+   * An object whose record fields are plain, from `start` to the end of its line. The bytes
+   * between one value and the next (`,"ip":`, `, "ip": ` or `},"request":{"uri":`) are compared
+   * a word at a time against those of the layouts of lines seen before; a line of a new layout
+   * is read key by key, and its layout learned.
    */
-  private objectAt(bytes: Uint8Array, start: number): number {
+  private fastAt(bytes: Uint8Array, start: number): number {
+    // Paths that JSON.parse must settle (see `pathTree`).
+    if (this.keys === undefined && this.pathKeys === undefined) return -1
     const end = this.knownLayoutAt(bytes, start)
-    return end === UNKNOWN_LAYOUT ? this.anyLayoutAt(bytes, start) : end
+    if (end !== UNKNOWN_LAYOUT) return end
+    return this.keys !== undefined ? this.anyLayoutAt(bytes, start) : this.nestedAt(bytes, start)
   }
 
   /** The line read along the known layouts, or `UNKNOWN_LAYOUT` when it leaves them. */
@@ -253,12 +262,18 @@ export class JsonDecoder extends FieldDecoder {
       if (step === undefined) break
       p += step.separator.length
       // A value the fast path cannot take fails the same way read key by key: no need to try.
-      p = step.bit === 0 ? this.skipValue(bytes, p, 0) : this.fieldValue(bytes, p, step.bit)
+      p = step.bit === 0 ? this.skipValue(bytes, p, step.depth) : this.fieldValue(bytes, p, step.bit)
       if (p < 0) return -1
       node = step
     }
     if (node.seen !== ALL_FIELDS) return UNKNOWN_LAYOUT
     if (node.nonAscii) this.nonAscii = true
+    // The objects of the dotted paths that hold the last value close first.
+    for (let open = node.depth; open > 0; open--) {
+      p = skipWhitespace(bytes, p)
+      if (bytes[p] !== 125) return UNKNOWN_LAYOUT
+      p++
+    }
     let c = bytes[p]
     const spaced = c === 32 || c === 9 || c === 13
     while (c === 32 || c === 9 || c === 13) c = bytes[++p]
@@ -285,6 +300,7 @@ export class JsonDecoder extends FieldDecoder {
     const bits = this.memberBits
     separators.length = 0
     bits.length = 0
+    this.memberDepths.length = 0
     let canonical = !this.mapped
     let p = start
     let c: number | undefined
@@ -329,6 +345,7 @@ export class JsonDecoder extends FieldDecoder {
       if (spaced || CANONICAL_ORDER[k] !== bit) canonical = false
       separators.push(separatorStart, p)
       bits.push(bit)
+      this.memberDepths.push(0)
       if (bit === 0) {
         p = this.skipValue(bytes, p, 0)
       } else {
@@ -353,11 +370,12 @@ export class JsonDecoder extends FieldDecoder {
     for (let j = 0; j < bits.length; j++) {
       const separator = bytes.subarray(separators[2 * j]!, separators[2 * j + 1]!)
       const bit = bits[j]!
-      let step = parent.next.find((s) => s.bit === bit && sameBytes(s.separator.bytes, separator))
+      const depth = this.memberDepths[j]!
+      let step = parent.next.find((s) => s.bit === bit && s.depth === depth && sameBytes(s.separator.bytes, separator))
       if (step === undefined) {
         if (this.stepCount >= MAX_STEPS) return
         const canonical = parent.canonical && bit === CANONICAL_ORDER[j] && sameBytes(separator, CANONICAL_SEPARATORS[j])
-        step = new Step(new Literal(separator), bit, parent.seen | bit, canonical, parent.nonAscii || separator.some((b) => b >= 128))
+        step = new Step(new Literal(separator), bit, depth, parent.seen | bit, canonical, parent.nonAscii || separator.some((b) => b >= 128))
         parent.next.push(step)
         this.stepCount++
       }
@@ -377,15 +395,28 @@ export class JsonDecoder extends FieldDecoder {
     return -1
   }
 
-  /** A line whose mapped fields lie along dotted paths, read key by key from `start`. */
+  /** A line whose mapped fields lie along dotted paths, read key by key from `start`; a valid line's layout is learned. */
   private nestedAt(bytes: Uint8Array, start: number): number {
+    this.separators.length = 0
+    this.memberBits.length = 0
+    this.memberDepths.length = 0
+    this.valueEnd = start
     const p = skipWhitespace(bytes, start)
     if (bytes[p] !== 123) return -1
     this.seenFields = 0
     this.seenObjects = 0
     const close = this.nestedObject(bytes, p, this.pathKeys!, 0)
     if (close < 0 || this.seenFields !== ALL_FIELDS) return -1
-    return this.endAt(bytes, close, false)
+    const end = this.endAt(bytes, close, false)
+    if (end >= 0) this.learn(bytes)
+    return end
+  }
+
+  /** A member's value starts at `p`: the bytes since the last value are its separator. */
+  private member(p: number, bit: number, depth: number): void {
+    this.separators.push(this.valueEnd, p)
+    this.memberBits.push(bit)
+    this.memberDepths.push(depth)
   }
 
   /** The object at `p` (its `{`), whose keys `keys` lead to fields; returns the index after its `}`, or -1. */
@@ -402,12 +433,14 @@ export class JsonDecoder extends FieldDecoder {
       if (bytes[p] !== 58) return -1
       p = skipWhitespace(bytes, p + 1)
       if (key === undefined) {
-        p = this.skipValue(bytes, p, depth)
+        this.member(p, 0, depth)
+        p = this.valueEnd = this.skipValue(bytes, p, depth)
       } else if (key.bit !== 0) {
         // A repeated key: JSON.parse keeps the last, the Schema then judges it.
         if ((this.seenFields & key.bit) !== 0) return -1
         this.seenFields |= key.bit
-        p = this.fieldValue(bytes, p, key.bit)
+        this.member(p, key.bit, depth)
+        p = this.valueEnd = this.fieldValue(bytes, p, key.bit)
       } else {
         // Repeated (JSON.parse keeps the last), not an object, or too deep: JSON.parse and the Schema decide.
         if ((this.seenObjects & key.objectBit) !== 0 || bytes[p] !== 123 || depth >= MAX_DEPTH) return -1

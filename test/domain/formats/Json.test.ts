@@ -170,6 +170,58 @@ const caddyLine: fc.Arbitrary<string> = fc.record({
   return `{${members.filter((m) => m !== undefined).join(",")}}`
 })
 
+/** Mostly `plain`, else `any`. */
+const mostly = (plain: fc.Arbitrary<string>, any: fc.Arbitrary<string>): fc.Arbitrary<string> =>
+  fc.oneof({ weight: 8, arbitrary: plain }, { weight: 1, arbitrary: any })
+
+/** The keys `required` and some of `optional`, in any order. */
+const orderOf = (required: ReadonlyArray<string>, optional: ReadonlyArray<string>): fc.Arbitrary<Array<string>> =>
+  fc.subarray([...optional]).chain((some) => {
+    const keys = [...required, ...some]
+    return fc.shuffledSubarray(keys, { minLength: keys.length, maxLength: keys.length })
+  })
+
+// The ip two objects deep: the layouts then open and close objects inside one separator.
+const DEEP = mappingOf("timestamp=ts", "ip=request.client.ip", "method=request.method", "url=request.uri")
+
+/**
+ * Nested layouts for `DEEP` (member order at each level, whitespace, extra members at every depth,
+ * now and then a path object missing, repeated or not an object), each repeated with other values,
+ * some of them wrong, and some lines corrupted: the learned-layout path of dotted paths.
+ */
+const nestedLayoutLines: fc.Arbitrary<Array<string>> = fc.array(
+  fc.record({
+    top: orderOf(["ts", "request", "status"], ["level", "size"]),
+    request: orderOf(["client", "method", "uri"], ["headers", "host"]),
+    client: orderOf(["ip"], ["port"]),
+    space: fc.array(fc.constantFrom("", "", " ", "\t"), { minLength: 3, maxLength: 3 }),
+    oddity: fc.constantFrom("none", "none", "none", "none", "none", "none", "repeated request", "client not an object", "empty client")
+  }),
+  { minLength: 1, maxLength: 4 }
+).chain((layouts) =>
+  fc.constant(
+    fc.tuple(
+      fc.nat({ max: layouts.length - 1 }),
+      mostly(fc.oneof(validTimestamp.map((t) => JSON.stringify(t)), fc.double({ min: 1e9, max: 2e9, noNaN: true }).map(String)), lenientTimestampText),
+      mostly(fc.constantFrom("200", "404", "500", "\"404\""), lenientStatusText),
+      mostly(fc.ipV4().map((t) => JSON.stringify(t)), jsonValueText("ip")),
+      mostly(fc.constantFrom("\"GET\"", "\"POST\""), jsonValueText("method")),
+      mostly(url.map((t) => JSON.stringify(t)), jsonValueText("url")),
+      jsonValueText(undefined)
+    ).map(([which, ts, status, ip, method, uri, extra]) => {
+      const { client, oddity, request, space: [colon, comma, close], top } = layouts[which]!
+      const object = (members: ReadonlyArray<string>) => `{${members.join(`,${comma}`)}${close}}`
+      const pair = (key: string, value: string) => `${JSON.stringify(key)}:${colon}${value}`
+      const values: Record<string, string> = { ip, port: "51234", method, uri, headers: `{"Accept":["*/*"],"X":${extra}}`, host: extra, level: "\"info\"", size: extra, ts, status }
+      const clientText = oddity === "client not an object" ? JSON.stringify(ip) : oddity === "empty client" ? "{}" : object(client.map((key) => pair(key, values[key]!)))
+      const requestText = object(request.map((key) => pair(key, key === "client" ? clientText : values[key]!)))
+      const members = top.map((key) => pair(key, key === "request" ? requestText : values[key]!))
+      if (oddity === "repeated request") members.push(pair("request", `{"method":"GET"}`))
+      return object(members)
+    })
+  ).chain((line) => fc.array(fc.oneof({ weight: 5, arbitrary: line }, { weight: 1, arbitrary: corrupt(line) }), { minLength: 5, maxLength: 40 }))
+)
+
 /** A few layouts (key order, whitespace, extra members), each repeated with other values: the learned-layout path. */
 const layoutLines: fc.Arbitrary<Array<string>> = fc.array(
   fc.tuple(
@@ -295,6 +347,28 @@ describe("the JSON decoder with --field agrees with the README's rules for mappe
     ), expectedMapped(mapping), 3000)
   })
 
+  it("dotted paths two objects deep, in lines of a few layouts repeated, through one decoder (layouts learned and reused)", () => {
+    let taken = 0
+    let lines = 0
+    let valid = 0
+    fc.assert(
+      fc.property(nestedLayoutLines, (batch) => {
+        const decoder = makeDecoder("json", { fields: DEEP })
+        for (const line of batch) {
+          const expected = expectedMapped(DEEP)(line)
+          lines++
+          if (expected.verdict === "valid") valid++
+          if (agreesInBuffer(decoder, line, expected)) taken++
+          assertAgrees(decoder, line, expected)
+        }
+      }),
+      { numRuns: 400 }
+    )
+    // Most lines are valid, and the byte path takes nearly all of those.
+    assert.isAbove(valid, lines / 2)
+    assert.isAbove(taken, valid * 0.8)
+  })
+
   it("Caddy's nested paths: every kind of line, both paths", () =>
     agreesOnEveryKind(makeDecoder("json", { fields: CADDY }), fc.oneof(
       { weight: 6, arbitrary: caddyLine },
@@ -330,6 +404,31 @@ describe("the JSON decoder with --field, examples", () => {
       decoder.errorLine(),
       `{"timestamp":"2025-05-30T18:52:47.523Z","ip":"198.51.100.23","method":"GET","url":"/missing?x=1","status":404}`
     )
+  })
+
+  it("reads a line along a learned nested layout only while its objects close where they did", () => {
+    const decoder = makeDecoder("json", { fields: DEEP })
+    // The last value two objects deep: they close after it, before the line's own brace.
+    const line = (ip: string, close: string) => `{"ts":1748631167.5,"status":404,"request":{"method":"GET","uri":"/a","client":{"ip":"${ip}"${close}}}`
+    const at = (text: string) => {
+      const run = Buffer.from(`${text}\n`)
+      return decoder.decodeAt(run, 0)
+    }
+    // The first line is read key by key and its layout learned; the next one is read along it.
+    assert.strictEqual(at(line("192.0.2.1", "}")), line("192.0.2.1", "}").length)
+    assert.strictEqual(at(line("192.0.2.22", "}")), line("192.0.2.22", "}").length)
+    assert.strictEqual(decoder.ip(), "192.0.2.22")
+    // Whitespace before a closing brace is JSON's; anything else is not.
+    assert.strictEqual(at(line("192.0.2.3", " \t}")), line("192.0.2.3", " \t}").length)
+    for (const close of ["]", "x", "", ",}", "}}"]) {
+      const text = line("192.0.2.4", close)
+      assert.strictEqual(at(text), -1, text)
+      assert.strictEqual(decoder.decode(text), "rejected", text)
+    }
+    // A member after the last one learned: read key by key, still valid.
+    const longer = line("192.0.2.5", `,"port":1}`)
+    assert.strictEqual(at(longer), longer.length)
+    assert.strictEqual(decoder.ip(), "192.0.2.5")
   })
 
   it("tells epoch seconds from milliseconds at 10^11, and keeps exact decimal milliseconds", () => {

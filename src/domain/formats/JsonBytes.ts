@@ -143,8 +143,8 @@ export const numberEnd = (bytes: Uint8Array, p: number): number => {
   return p
 }
 
-// 10^0 to 10^15, each exact as a double.
-const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => 10 ** k)
+// 10^0 to 10^15, each exact as a double (parsed, not computed).
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => Number(`1e${k}`))
 
 /**
  * The value `Number` gives the text `bytes[start, end)`: a JSON number, or digits with an optional
@@ -156,13 +156,14 @@ const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => 10 ** k)
 export const numberValue = (bytes: Uint8Array, start: number, end: number): number => {
   // 15 digits and a point at most.
   if (end - start > 16) return numberOfText(bytes, start, end)
-  let digits = 0
+  // The digits as one integer.
+  let integer = 0
   let fractionDigits = 0
   let point = false
   for (let i = start; i < end; i++) {
     const c = bytes[i]!
     if (c >= 48 && c <= 57) {
-      digits = digits * 10 + (c - 48)
+      integer = integer * 10 + (c - 48)
       if (point) fractionDigits++
     } else if (c === 46 && !point) {
       point = true
@@ -171,7 +172,7 @@ export const numberValue = (bytes: Uint8Array, start: number, end: number): numb
     }
   }
   if (end - start - (point ? 1 : 0) > 15) return numberOfText(bytes, start, end)
-  return fractionDigits === 0 ? digits : digits / POWERS_OF_TEN[fractionDigits]!
+  return fractionDigits === 0 ? integer : integer / POWERS_OF_TEN[fractionDigits]!
 }
 
 const numberOfText = (bytes: Uint8Array, start: number, end: number): number => {

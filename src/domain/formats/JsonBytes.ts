@@ -145,34 +145,52 @@ export const numberEnd = (bytes: Uint8Array, p: number): number => {
 
 // 10^0 to 10^15, each exact as a double (parsed, not computed).
 const POWERS_OF_TEN = Array.from({ length: 16 }, (_, k) => Number(`1e${k}`))
+const TWO_TO_20 = 1_048_576
+const TWO_TO_44 = 17_592_186_044_416
 
 /**
  * The value `Number` gives the text `bytes[start, end)`: a JSON number, or digits with an optional
- * fraction. Up to 15 digits with no sign or exponent are read here: the digits as an integer (exact,
- * being below 2^53) divided by a power of ten (exact) is one correctly rounded division, and so the
- * same double as `Number` of the text, which rounds the exact value too. Longer numbers, such as
- * Caddy's `ts` with seven fraction digits, go to `Number`.
+ * fraction, read from the bytes where that is exact, else by `Number`:
+ * - Up to 15 digits with no sign or exponent: the digits as an integer (exact, being below 2^53)
+ *   divided by a power of ten (exact) is one correctly rounded division, and so the same double as
+ *   `Number` of the text, which rounds the exact value too.
+ * - A whole part from 2^20 to 2^44 and up to 9 fraction digits, such as Caddy's `ts` in epoch
+ *   seconds (`1748631167.5231447`): `whole + fraction / 10^k` rounds twice, yet to the same double.
+ *   Rounding the fraction moves it by at most 2^-54, and no such decimal comes that close to a
+ *   point halfway between two doubles: with 2^e <= whole, those points lie at odd multiples of
+ *   2^(e-53) past `whole`, and `fraction / 10^k` differs from one by at least 1 / (5^k 2^(53-e)),
+ *   which is more than 2^-54 for e >= 20 (and never 0 while 53 - e > k).
  */
 export const numberValue = (bytes: Uint8Array, start: number, end: number): number => {
-  // 15 digits and a point at most.
-  if (end - start > 16) return numberOfText(bytes, start, end)
-  // The digits as one integer.
-  let integer = 0
+  // 14 whole digits, the point and 9 fraction digits at most.
+  if (end - start > 24) return numberOfText(bytes, start, end)
+  let whole = 0
+  let fraction = 0
+  let wholeDigits = 0
   let fractionDigits = 0
   let point = false
   for (let i = start; i < end; i++) {
-    const c = bytes[i]!
-    if (c >= 48 && c <= 57) {
-      integer = integer * 10 + (c - 48)
-      if (point) fractionDigits++
-    } else if (c === 46 && !point) {
+    const d = bytes[i]! - 48
+    if (d >= 0 && d <= 9) {
+      if (point) {
+        fraction = fraction * 10 + d
+        fractionDigits++
+      } else {
+        whole = whole * 10 + d
+        wholeDigits++
+      }
+    } else if (d === -2 && !point) {
       point = true
     } else {
       return numberOfText(bytes, start, end)
     }
   }
-  if (end - start - (point ? 1 : 0) > 15) return numberOfText(bytes, start, end)
-  return fractionDigits === 0 ? integer : integer / POWERS_OF_TEN[fractionDigits]!
+  if (wholeDigits + fractionDigits <= 15) {
+    const tenths = POWERS_OF_TEN[fractionDigits]!
+    return fractionDigits === 0 ? whole : (whole * tenths + fraction) / tenths
+  }
+  if (fractionDigits <= 9 && whole >= TWO_TO_20 && whole < TWO_TO_44) return whole + fraction / POWERS_OF_TEN[fractionDigits]!
+  return numberOfText(bytes, start, end)
 }
 
 const numberOfText = (bytes: Uint8Array, start: number, end: number): number => {

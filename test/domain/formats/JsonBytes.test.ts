@@ -37,6 +37,24 @@ const firstSpecial = (bytes: Uint8Array, p: number): number => {
   return bytes.length
 }
 
+/**
+ * Decimal texts within a few units of their last digit of a point halfway between two doubles,
+ * where a value rounded twice could land on the wrong side: a whole part of 1 to 2^52, the
+ * halfway point past it (whole + (2u + 1) / 2^(53 - e)) written with 1 to 17 fraction digits, then
+ * nudged.
+ */
+const nearlyHalfway = fc.tuple(fc.integer({ min: 0, max: 52 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.nat(), fc.integer({ min: 1, max: 17 }), fc.integer({ min: -2, max: 2 }))
+  .map(([e, position, unit, fractionDigits, nudge]) => {
+    const whole = 2n ** BigInt(e) + BigInt(Math.floor(position * 2 ** e))
+    const unitsPerOne = 2n ** BigInt(52 - e)
+    const halfway = 2n * (BigInt(unit) % unitsPerOne) + 1n
+    // The fraction halfway / (2 unitsPerOne), in units of 10^-fractionDigits, rounded down, then nudged.
+    const scaled = halfway * 10n ** BigInt(fractionDigits) / (2n * unitsPerOne) + BigInt(nudge)
+    const limit = 10n ** BigInt(fractionDigits)
+    const fraction = scaled < 0n ? 0n : scaled >= limit ? limit - 1n : scaled
+    return `${whole}.${fraction.toString().padStart(fractionDigits, "0")}`
+  })
+
 describe("JsonBytes", () => {
   it("Literal.at is true exactly where the literal's bytes stand, whatever they are as doubles", () => {
     fc.assert(
@@ -125,6 +143,9 @@ describe("JsonBytes", () => {
       // 15 and 16 digits, where the division stops and Number takes over; ties at the microsecond.
       fc.tuple(digits(10, 10), digits(5, 6)).map(([whole, fraction]) => `${whole}.${fraction}`),
       fc.tuple(digits(1, 11), fc.constantFrom("5", "05", "0005", "0000005", "9999995")).map(([whole, tail]) => `${whole}.${tail}`),
+      // Epoch seconds with Caddy's seven fraction digits, and up to ten, around 2^29 to 2^32.
+      fc.tuple(fc.integer({ min: 2 ** 29 - 2, max: 2 ** 32 + 1 }), digits(6, 10)).map(([whole, fraction]) => `${whole}.${fraction}`),
+      nearlyHalfway,
       fc.double({ min: 0, max: 1e13, noNaN: true }).map((d) => JSON.stringify(d)),
       fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d))
     )

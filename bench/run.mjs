@@ -1083,22 +1083,6 @@ const checkpointFigure = async (cells) => {
   })
 }
 
-/**
- * Figure 9's file: the same kind of records as real JSON access logs write them, from four
- * sources merged in runs of 1 to 1,000 lines. Each source has its own key layout (compact,
- * spaced, reordered, extra fields first), extra fields of simple kinds and time zone (+02:00,
- * -05:00, Z, +05:30); fraction digits vary from 0 to 9 per line (as Go's RFC 3339 "nano" format
- * trims zeros). 12 % errors, 50,000 IPs, all in one 30 s window. Seeded.
- *
- * `level` (an index of VARIED_STEPS) writes the same records with only some of these features:
- * every level draws the same random numbers, so the records differ only in what the level adds.
- */
-const VARIED_STEPS = [
-  "the same records in the generator's shape",
-  "+ 0-9 fraction digits and the four zones",
-  "+ the four key layouts",
-  "+ the extra fields (figure 9's file)"
-]
 /** mulberry32: seeded 32-bit random numbers for the bench's files. */
 const seededRandom = (seed) => {
   let state = seed
@@ -1127,11 +1111,26 @@ const writeLines = (file, count, lineOf) => {
 
 const USER_AGENTS = ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0", "Go-http-client/1.1", "kube-probe/1.30"]
 
+/**
+ * Figure 9's file: the same kind of records as real JSON access logs write them, from four
+ * sources merged in runs of 1 to 1,000 lines. Each source has its own key layout (compact,
+ * spaced, reordered, extra fields first), extra fields of simple kinds and time zone (+02:00,
+ * -05:00, Z, +05:30); fraction digits vary from 0 to 9 per line (as Go's RFC 3339 "nano" format
+ * trims zeros). 12 % errors, 50,000 IPs, all in one 30 s window. Seeded.
+ *
+ * `level` (an index of VARIED_STEPS) writes the same records with only some of these features:
+ * every level draws the same random numbers, so the records differ only in what the level adds.
+ */
+const VARIED_STEPS = [
+  "the same records in the generator's shape",
+  "+ 0-9 fraction digits and the four zones",
+  "+ the four key layouts",
+  "+ the extra fields (figure 9's file)"
+]
 const writeVariedJson = (file, count, level = VARIED_STEPS.length - 1) => {
   const next = seededRandom(0x9e3779b9)
   const pick = (xs) => xs[next() % xs.length]
   const ips = Array.from({ length: 50_000 }, () => `${(next() % 223) + 1}.${next() % 256}.${next() % 256}.${(next() % 254) + 1}`)
-  const agents = USER_AGENTS
   const methods = ["GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD"]
   const pad = (n, w) => String(n).padStart(w, "0")
   const zoneText = (zone) =>
@@ -1145,7 +1144,7 @@ const writeVariedJson = (file, count, level = VARIED_STEPS.length - 1) => {
     generatorShaped
   ]
   const full = [
-    { zone: 120, line: (t, ip, m, u, s, n) => `{"timestamp":"${t}","ip":"${ip}","method":"${m}","url":"${u}","status":${s},"bytes":${n},"user_agent":"${pick(agents)}","request_time":${(n % 5000) / 1000}}` },
+    { zone: 120, line: (t, ip, m, u, s, n) => `{"timestamp":"${t}","ip":"${ip}","method":"${m}","url":"${u}","status":${s},"bytes":${n},"user_agent":"${pick(USER_AGENTS)}","request_time":${(n % 5000) / 1000}}` },
     { zone: -300, line: (t, ip, m, u, s, n) => `{"timestamp": "${t}", "ip": "${ip}", "method": "${m}", "url": "${u}", "status": ${s}, "bytes": ${n}, "referer": "-"}` },
     { zone: undefined, line: (t, ip, m, u, s, n) => `{"ip":"${ip}","status":${s},"timestamp":"${t}","url":"${u}","method":"${m}","upstream":null,"cached":${n % 2 === 0}}` },
     { zone: 330, line: (t, ip, m, u, s, n) => `{"level":"info","host":"web-${n % 8}","timestamp":"${t}","request_time":${(n % 5000) / 1000},"ip":"${ip}","method":"${m}","url":"${u}","status":${s}}` }

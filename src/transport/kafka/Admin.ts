@@ -24,13 +24,26 @@ export const scopedAdmin = (kafka: Kafka): Effect.Effect<AdminClient, never, Sco
   Effect.gen(function*() {
     const admin = kafka.admin()
     let connected: Promise<void> | undefined
-    yield* Effect.addFinalizer(() => connected === undefined ? Effect.void : quietly(() => admin.disconnect()))
+    let isConnected = false
+    yield* Effect.addFinalizer(() => {
+      const pending = connected
+      if (pending === undefined) return Effect.void
+      if (isConnected) return quietly(() => admin.disconnect())
+      // A connect still under way (kafkajs retries it through an outage, and an interrupted check leaves
+      // it running) opens its socket even after a disconnect made now, and that socket would keep the
+      // process alive: disconnect once it has connected, without holding up the end of the scope.
+      void pending.then(() => admin.disconnect()).catch(() => undefined)
+      return Effect.void
+    })
     return {
       use: async (f) => {
-        connected ??= admin.connect().catch((e) => {
-          connected = undefined
-          throw e
-        })
+        connected ??= admin.connect().then(
+          () => void (isConnected = true),
+          (e) => {
+            connected = undefined
+            throw e
+          }
+        )
         await connected
         return f(admin)
       }

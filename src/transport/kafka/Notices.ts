@@ -51,7 +51,9 @@ const SUPPRESSED = [
   /^Response \w+\(key: \d+/, // error responses; what matters surfaces as a thrown error
   /^Failed to send messages: .*(not the leader|LEADER_NOT_AVAILABLE|leader)/i,
   /KafkaJS v2\.0\.0 switched default partitioner/,
-  /^The coordinator is not aware of this member/
+  /^The coordinator is not aware of this member/,
+  // A request written on a connection that our own disconnect has just ended (while stopping).
+  /^Connection error: write after end/
 ]
 
 export interface KafkaLogHooks {

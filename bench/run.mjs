@@ -365,10 +365,7 @@ const figures = {
     for (const shape of MAPPED_SHAPES) {
       const file = path.join(WORK, `mapped-${shape.name.split(" ")[0].toLowerCase()}.jsonl`)
       writeMappedJson(file, LINES, shape)
-      const m = await alternate(
-        (i) => analyzerReplayRate(file, "json", LINES, `${path.basename(file)}-${i}`, shape.fields),
-        () => referenceRate("analyze-json", file)
-      )
+      const m = await replay(file, "json", "analyze-json", LINES, shape.fields)
       row({
         figure: `16. analyzer --input replay, JSON of another program with --field: ${shape.name}, 12 % errors, 50,000 IPs (${fmt(fs.statSync(file).size / LINES)} B per line)`,
         value: `${fmt(m.p)} lines/s`, reference: `${fmt(m.r)} lines/s (JSON.parse every line)`, ratio: ratio(m.p, m.r),
@@ -966,8 +963,8 @@ const referenceRate = async (refMode, file) => {
 }
 
 /** `RUNS` replays of `file` by the analyzer, alternating with the reference `refMode` on the same file. */
-const replay = (file, format, refMode, expectedLines) =>
-  alternate((i) => analyzerReplayRate(file, format, expectedLines, String(i)), () => referenceRate(refMode, file))
+const replay = (file, format, refMode, expectedLines, flags = []) =>
+  alternate((i) => analyzerReplayRate(file, format, expectedLines, String(i), flags), () => referenceRate(refMode, file))
 
 const REFERENCE_LABEL = { json: "JSON.parse every line", csv: "split every line", combined: "a regular expression per line" }
 
@@ -1109,6 +1106,24 @@ const writeLines = (file, count, lineOf) => {
   fs.closeSync(fd)
 }
 
+/**
+ * The draws figure 9's and figure 16's files share, from one seeded `next`: a pool of 50,000 IPs
+ * (drawn at once), and per line a status (12 % errors) and a URL. Each line's instant spreads the
+ * file over 29 s of one 30 s window.
+ */
+const recordDraws = (next) => {
+  const pick = (xs) => xs[next() % xs.length]
+  const ips = Array.from({ length: 50_000 }, () => `${(next() % 223) + 1}.${next() % 256}.${next() % 256}.${(next() % 254) + 1}`)
+  return {
+    pick,
+    ip: () => ips[next() % ips.length],
+    status: () => next() % 100 < 12 ? pick([404, 404, 500, 503, 403, 400]) : pick([200, 200, 200, 201, 204, 301, 304]),
+    url: () => next() % 4 === 0 ? `/api/v1/items?id=${next() % 100}&page=1` : `/resource/${next() % 100}`
+  }
+}
+const WINDOW_START_MS = Date.parse("2025-05-30T18:52:30.000Z")
+const instantOf = (i, count) => WINDOW_START_MS + Math.floor((i * 29_000) / count)
+
 const USER_AGENTS = ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0", "Go-http-client/1.1", "kube-probe/1.30"]
 
 /**
@@ -1129,8 +1144,8 @@ const VARIED_STEPS = [
 ]
 const writeVariedJson = (file, count, level = VARIED_STEPS.length - 1) => {
   const next = seededRandom(0x9e3779b9)
-  const pick = (xs) => xs[next() % xs.length]
-  const ips = Array.from({ length: 50_000 }, () => `${(next() % 223) + 1}.${next() % 256}.${next() % 256}.${(next() % 254) + 1}`)
+  const draw = recordDraws(next)
+  const pick = draw.pick
   const methods = ["GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD"]
   const pad = (n, w) => String(n).padStart(w, "0")
   const zoneText = (zone) =>
@@ -1149,7 +1164,6 @@ const writeVariedJson = (file, count, level = VARIED_STEPS.length - 1) => {
     { zone: undefined, line: (t, ip, m, u, s, n) => `{"ip":"${ip}","status":${s},"timestamp":"${t}","url":"${u}","method":"${m}","upstream":null,"cached":${n % 2 === 0}}` },
     { zone: 330, line: (t, ip, m, u, s, n) => `{"level":"info","host":"web-${n % 8}","timestamp":"${t}","request_time":${(n % 5000) / 1000},"ip":"${ip}","method":"${m}","url":"${u}","status":${s}}` }
   ]
-  const base = Date.parse("2025-05-30T18:52:30.000Z")
   let source = 0
   let run = 0
   writeLines(file, count, (i) => {
@@ -1159,17 +1173,15 @@ const writeVariedJson = (file, count, level = VARIED_STEPS.length - 1) => {
     }
     // The generator writes UTC with milliseconds.
     const zone = level === 0 ? undefined : full[source].zone
-    const instant = base + Math.floor((i * 29_000) / count)
-    const local = new Date(instant + (zone ?? 0) * 60_000)
+    const local = new Date(instantOf(i, count) + (zone ?? 0) * 60_000)
     const drawn = next() % 10
     const digits = level === 0 ? 3 : drawn
     const micros = drawn === 0 ? 0 : next() % 1_000_000
     const fraction = digits === 0 ? "" : `.${(pad(local.getUTCMilliseconds(), 3) + pad(micros, 6)).slice(0, digits)}`
     const timestamp = `${local.toISOString().slice(0, 19)}${fraction}${zoneText(zone)}`
-    const roll = next() % 100
-    const status = roll < 12 ? pick([404, 404, 500, 503, 403, 400]) : pick([200, 200, 200, 201, 204, 301, 304])
-    const url = next() % 4 === 0 ? `/api/v1/items?id=${next() % 100}&page=1` : `/resource/${next() % 100}`
-    const fields = [timestamp, ips[next() % ips.length], pick(methods), url, status, next() % 50_000]
+    const status = draw.status()
+    const url = draw.url()
+    const fields = [timestamp, draw.ip(), pick(methods), url, status, next() % 50_000]
     // The full line is always made, so that every level draws the same numbers (a user agent too).
     const line = full[source].line(...fields)
     return level === 3 ? line : level === 2 ? layouts[source](...fields) : generatorShaped(...fields)
@@ -1197,19 +1209,17 @@ const MAPPED_SHAPES = [
 
 const writeMappedJson = (file, count, shape) => {
   const next = seededRandom(0x2545f491)
-  const pick = (xs) => xs[next() % xs.length]
-  const ips = Array.from({ length: 50_000 }, () => `${(next() % 223) + 1}.${next() % 256}.${next() % 256}.${(next() % 254) + 1}`)
-  const base = Date.parse("2025-05-30T18:52:30.000Z")
+  const draw = recordDraws(next)
   writeLines(file, count, (i) => {
-    const instant = base + Math.floor((i * 29_000) / count)
+    const instant = instantOf(i, count)
     return shape.line({
       instant,
       local: new Date(instant + 2 * 3_600_000),
-      ip: ips[next() % ips.length],
-      method: pick(["GET", "GET", "GET", "POST", "HEAD"]),
-      url: next() % 4 === 0 ? `/api/v1/items?id=${next() % 100}&page=1` : `/resource/${next() % 100}`,
-      status: next() % 100 < 12 ? pick([404, 404, 500, 503, 403, 400]) : pick([200, 200, 200, 201, 204, 301, 304]),
-      agent: pick(USER_AGENTS),
+      ip: draw.ip(),
+      method: draw.pick(["GET", "GET", "GET", "POST", "HEAD"]),
+      url: draw.url(),
+      status: draw.status(),
+      agent: draw.pick(USER_AGENTS),
       n: next() % 50_000
     })
   })

@@ -296,17 +296,12 @@ export class JsonDecoder extends FieldDecoder {
 
   /** The line read key by key; a valid line's layout is learned. */
   private anyLayoutAt(bytes: Uint8Array, start: number): number {
-    const separators = this.separators
-    const bits = this.memberBits
-    separators.length = 0
-    bits.length = 0
-    this.memberDepths.length = 0
+    this.beginMembers(start)
     let canonical = !this.mapped
     let p = start
     let c: number | undefined
     let seen = 0
     for (let k = 0; ; k++) {
-      const separatorStart = p
       c = bytes[p]
       let spaced = false
       while (c === 32 || c === 9 || c === 13) {
@@ -343,9 +338,7 @@ export class JsonDecoder extends FieldDecoder {
         spaced = true
       }
       if (spaced || CANONICAL_ORDER[k] !== bit) canonical = false
-      separators.push(separatorStart, p)
-      bits.push(bit)
-      this.memberDepths.push(0)
+      this.member(p, bit, 0)
       if (bit === 0) {
         p = this.skipValue(bytes, p, 0)
       } else {
@@ -355,9 +348,10 @@ export class JsonDecoder extends FieldDecoder {
         p = this.fieldValue(bytes, p, bit)
       }
       if (p < 0) return -1
+      this.valueEnd = p
     }
     if (seen !== ALL_FIELDS) return -1
-    const end = this.endAt(bytes, p + 1, canonical && bits.length === 5)
+    const end = this.endAt(bytes, p + 1, canonical && this.memberBits.length === 5)
     if (end >= 0) this.learn(bytes)
     return end
   }
@@ -371,7 +365,8 @@ export class JsonDecoder extends FieldDecoder {
       const separator = bytes.subarray(separators[2 * j]!, separators[2 * j + 1]!)
       const bit = bits[j]!
       const depth = this.memberDepths[j]!
-      let step = parent.next.find((s) => s.bit === bit && s.depth === depth && sameBytes(s.separator.bytes, separator))
+      // The same bytes after the same parent open and close the same objects: the depth follows.
+      let step = parent.next.find((s) => s.bit === bit && sameBytes(s.separator.bytes, separator))
       if (step === undefined) {
         if (this.stepCount >= MAX_STEPS) return
         const canonical = parent.canonical && bit === CANONICAL_ORDER[j] && sameBytes(separator, CANONICAL_SEPARATORS[j])
@@ -397,10 +392,7 @@ export class JsonDecoder extends FieldDecoder {
 
   /** A line whose mapped fields lie along dotted paths, read key by key from `start`; a valid line's layout is learned. */
   private nestedAt(bytes: Uint8Array, start: number): number {
-    this.separators.length = 0
-    this.memberBits.length = 0
-    this.memberDepths.length = 0
-    this.valueEnd = start
+    this.beginMembers(start)
     const p = skipWhitespace(bytes, start)
     if (bytes[p] !== 123) return -1
     this.seenFields = 0
@@ -410,6 +402,14 @@ export class JsonDecoder extends FieldDecoder {
     const end = this.endAt(bytes, close, false)
     if (end >= 0) this.learn(bytes)
     return end
+  }
+
+  /** A line read key by key starts at `start`: no members yet. */
+  private beginMembers(start: number): void {
+    this.separators.length = 0
+    this.memberBits.length = 0
+    this.memberDepths.length = 0
+    this.valueEnd = start
   }
 
   /** A member's value starts at `p`: the bytes since the last value are its separator. */

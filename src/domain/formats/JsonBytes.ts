@@ -166,7 +166,6 @@ export const numberValue = (bytes: Uint8Array, start: number, end: number): numb
   if (end - start > 24) return numberOfText(bytes, start, end)
   let whole = 0
   let fraction = 0
-  let wholeDigits = 0
   let fractionDigits = 0
   let point = false
   for (let i = start; i < end; i++) {
@@ -177,7 +176,6 @@ export const numberValue = (bytes: Uint8Array, start: number, end: number): numb
         fractionDigits++
       } else {
         whole = whole * 10 + d
-        wholeDigits++
       }
     } else if (d === -2 && !point) {
       point = true
@@ -185,7 +183,8 @@ export const numberValue = (bytes: Uint8Array, start: number, end: number): numb
       return numberOfText(bytes, start, end)
     }
   }
-  if (wholeDigits + fractionDigits <= 15) {
+  // Every byte was a digit but the point, if any.
+  if (end - start - (point ? 1 : 0) <= 15) {
     const tenths = POWERS_OF_TEN[fractionDigits]!
     return fractionDigits === 0 ? whole : (whole * tenths + fraction) / tenths
   }

@@ -298,21 +298,41 @@ const agreesInBuffer = (decoder: ReturnType<typeof makeDecoder>, line: string, e
   return true
 }
 
+/**
+ * Batches of lines, each batch through a fresh decoder (so that layouts are learned and reused), every
+ * line both ways and in a Buffer run; returns how many lines there were, how many the expectation
+ * calls valid, and how many the byte path took.
+ */
+const agreesThroughOneDecoder = (
+  newDecoder: () => ReturnType<typeof makeDecoder>,
+  batches: fc.Arbitrary<ReadonlyArray<string>>,
+  expectedOf: (line: string) => Expected,
+  runs: number
+) => {
+  const counts = { lines: 0, valid: 0, taken: 0 }
+  fc.assert(
+    fc.property(batches, (batch) => {
+      const decoder = newDecoder()
+      for (const line of batch) {
+        const expected = expectedOf(line)
+        counts.lines++
+        if (expected.verdict === "valid") counts.valid++
+        if (agreesInBuffer(decoder, line, expected)) counts.taken++
+        assertAgrees(decoder, line, expected)
+      }
+    }),
+    { numRuns: runs }
+  )
+  return counts
+}
+
 describe("the JSON decoder agrees with JSON.parse + the LogRecord Schema", () => {
   it("on figure 9's varied shapes, through one decoder, in Buffer runs and as strings", () => {
-    let taken = 0
-    let lines = 0
-    fc.assert(
-      fc.property(fc.array(variedLine, { minLength: 1, maxLength: 30 }), (batch) => {
-        const decoder = makeDecoder("json")
-        for (const line of batch) {
-          const expected = expectedJson(line)
-          lines++
-          if (agreesInBuffer(decoder, line, expected)) taken++
-          assertAgrees(decoder, line, expected)
-        }
-      }),
-      { numRuns: 300 }
+    const { lines, taken } = agreesThroughOneDecoder(
+      () => makeDecoder("json"),
+      fc.array(variedLine, { minLength: 1, maxLength: 30 }),
+      expectedJson,
+      300
     )
     // Most lines are valid, and the byte path takes nearly all of those once their layout is known.
     assert.isAbove(taken, lines / 4)
@@ -348,21 +368,11 @@ describe("the JSON decoder with --field agrees with the README's rules for mappe
   })
 
   it("dotted paths two objects deep, in lines of a few layouts repeated, through one decoder (layouts learned and reused)", () => {
-    let taken = 0
-    let lines = 0
-    let valid = 0
-    fc.assert(
-      fc.property(nestedLayoutLines, (batch) => {
-        const decoder = makeDecoder("json", { fields: DEEP })
-        for (const line of batch) {
-          const expected = expectedMapped(DEEP)(line)
-          lines++
-          if (expected.verdict === "valid") valid++
-          if (agreesInBuffer(decoder, line, expected)) taken++
-          assertAgrees(decoder, line, expected)
-        }
-      }),
-      { numRuns: 400 }
+    const { lines, taken, valid } = agreesThroughOneDecoder(
+      () => makeDecoder("json", { fields: DEEP }),
+      nestedLayoutLines,
+      expectedMapped(DEEP),
+      400
     )
     // Many lines are valid (about 58 %), and the byte path takes nearly all of those (about 92 %).
     assert.isAbove(valid, lines / 3)
